@@ -1,0 +1,40 @@
+# Everything a fresh machine needs: `make demo` and `make test` create .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint pytest notebooks wheel-check bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# the CPU build of torch lies on disk; an unpinned torch would pull a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,notebooks]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fedquant bound
+	$(BIN)/fedquant schedule --scheme optimal --budget 2Mb --rounds 50 --clients 10 --d 26122 \
+		--range-model exp:0.2,0.97 --loss-model exp:2.3,0.97
+
+test: lint pytest notebooks wheel-check
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+pytest: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q tests
+
+notebooks: $(STAMP)
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then OMP_NUM_THREADS=1 $(BIN)/pytest -q --nbmake notebooks; fi
+
+wheel-check: $(STAMP)
+	$(BIN)/python tests/wheel_check.py
+
+bench: $(STAMP)
+	$(BIN)/fedquant bench all
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from fedquant.cli import main
+
+sys.exit(main())

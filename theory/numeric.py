@@ -1,0 +1,173 @@
+"""Fast numeric functions of the derivation: lambdified once, cached on disk, loaded without sympy.
+
+Every formula the optimizer and the simulator evaluate comes from here, generated from the sympy
+expressions of theory/ (``derivation.exports()``); none is typed a second time. The generated numpy source
+and the rendered text/LaTeX of the derivation are cached in ``$FEDQUANT_CACHE_DIR`` (default
+``$XDG_CACHE_HOME/fedquant`` or ``~/.cache/fedquant``) under a key made of the theory sources and the sympy
+version, so a cold process that finds the cache imports neither sympy nor the derivation. Where the cache
+cannot be written, everything still works: the derivation is redone in memory.
+
+Use: ``from fedquant.theory import numeric; numeric.quantization_error_bound(d, R, s)``; the names are
+``numeric.names()``. All functions broadcast like numpy ufuncs.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy
+
+_HERE = Path(__file__).resolve().parent
+_FORMAT = 2
+_STATE: dict[str, Any] = {}
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("FEDQUANT_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fedquant"
+
+
+def cache_key() -> str:
+    """Hash of every theory source file and the sympy version: any change re-derives."""
+    h = hashlib.sha256(f"format={_FORMAT};sympy={metadata.version('sympy')}".encode())
+    for path in sorted(_HERE.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _cache_path() -> Path:
+    return cache_dir() / f"theory-{cache_key()}.json"
+
+
+def _generate() -> dict[str, Any]:
+    """Derive, then print every export as numpy source and render every step."""
+    from sympy.printing.numpy import NumPyPrinter
+
+    from .derivation import derive, exports
+
+    printer = NumPyPrinter({"fully_qualified_modules": True, "allow_unknown_functions": False})
+    functions = {}
+    for name, (args, expr) in exports().items():
+        arg_names = [str(a) for a in args]
+        body = printer.doprint(expr)
+        source = f"def {name}({', '.join(arg_names)}):\n    return {body}\n"
+        functions[name] = {"args": arg_names, "source": source}
+    derivation = derive()
+    steps = {
+        step.key: {
+            "kind": step.kind,
+            "title": step.title,
+            "text": step.text(),
+            "latex": step.latex(),
+            "latex_math": step.latex_math(),
+            "parts_text": step.parts_text(),
+            "conditions_text": step.conditions_text(),
+            "conditions_latex": step.conditions_latex(),
+        }
+        for step in derivation
+    }
+    return {"format": _FORMAT, "functions": functions, "steps": steps, "document": derivation.latex()}
+
+
+def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".theory-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load() -> dict[str, Any]:
+    if "payload" in _STATE:
+        return _STATE["payload"]
+    path = _cache_path()
+    payload = None
+    try:
+        payload = json.loads(path.read_text())
+        if payload.get("format") != _FORMAT:
+            payload = None
+    except (OSError, ValueError):
+        payload = None
+    if payload is None:
+        payload = _generate()
+        try:
+            _write_atomically(path, payload)
+        except OSError:
+            pass  # a read-only home: keep the in-memory derivation
+    _STATE["payload"] = payload
+    return payload
+
+
+def _compile(name: str, spec: dict[str, Any]) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {"numpy": numpy, "functools": functools, "math": math}
+    exec(compile(spec["source"], f"<fedquant.theory.numeric.{name}>", "exec"), namespace)
+    fn = namespace[name]
+    fn.__doc__ = f"{name}({', '.join(spec['args'])}) — generated from the sympy derivation:\n\n{spec['source']}"
+    fn.__module__ = __name__
+    return fn
+
+
+def functions() -> dict[str, Callable[..., Any]]:
+    """All numeric functions by name."""
+    if "functions" not in _STATE:
+        payload = _load()
+        _STATE["functions"] = {name: _compile(name, spec) for name, spec in payload["functions"].items()}
+    return _STATE["functions"]
+
+
+def names() -> list[str]:
+    return sorted(_load()["functions"])
+
+
+def source(name: str) -> str:
+    """The generated numpy source of one function."""
+    return _load()["functions"][name]["source"]
+
+
+def arguments(name: str) -> list[str]:
+    return list(_load()["functions"][name]["args"])
+
+
+def rendered(key: str) -> dict[str, Any]:
+    """Text and LaTeX of one derivation step (``derivation.derive()[key]``), from the cache."""
+    return _load()["steps"][key]
+
+
+def step_keys() -> list[str]:
+    return list(_load()["steps"])
+
+
+def document() -> str:
+    """The whole derivation as a LaTeX document."""
+    return _load()["document"]
+
+
+def clear_memory() -> None:
+    """Forget what this process loaded (the next call reads the cache file or derives again)."""
+    _STATE.clear()
+
+
+def __getattr__(name: str) -> Callable[..., Any]:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    fns = functions()
+    if name in fns:
+        return fns[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
