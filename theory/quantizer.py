@@ -13,12 +13,8 @@ from sympy.codegen.cfunctions import log2
 from sympy.stats import Bernoulli, E, variance
 
 from . import symbols as S
+from .conventions import QSGD_SIDE_INFO_BITS, SIDE_INFO_BITS
 from .step import Step
-
-#: side information per block: the two float32 endpoints m and M of the range
-SIDE_INFO_BITS = 64
-#: side information per block of the QSGD quantizer: one float32 norm
-QSGD_SIDE_INFO_BITS = 32
 
 QSGD_SOURCE = "Alistarh, Grubic, Li, Tomioka, Vojnovic, QSGD, NeurIPS 2017, Lemma 3.1"
 

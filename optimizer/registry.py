@@ -1,0 +1,173 @@
+"""Scheme names → rules and schedules, calibrated to the problem's budget where the spec leaves a knob free.
+
+Specs: ``fixed:B`` (or ``fixed``, calibrated), ``adaquantfl[:s0=X]``, ``dadaquant[:q_min=X,q_max=Y,psi=Z,phi=N]``
+and its halves ``dadaquant-time`` / ``dadaquant-clients``, ``feddq[:delta=X,floor=B]``, ``feddq-loss[:s0=X]``,
+``optimal[:granularity=round|block|client]``, ``optimal-online[:granularity=...]``. With a budget in the
+problem, a knob not given in the spec is calibrated so the scheme spends as much as it can without exceeding
+it; a knob given explicitly is used as is, and a schedule over budget is an error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fedquant.theory.errors import InvalidArgument
+
+from .calibrate import calibrate
+from .problem import ScheduleProblem
+from .rules.adaquantfl import DEFAULT_S0, adaquantfl
+from .rules.base import LevelRule, plan_rule, replay
+from .rules.dadaquant import dadaquant
+from .rules.feddq import feddq
+from .rules.feddq_loss import feddq_loss
+from .rules.fixed import calibrate_fixed, fixed
+from .rules.optimal import solve
+from .rules.optimal_online import optimal_online
+from .schedule import Schedule
+
+SCHEMES = ("fixed", "adaquantfl", "dadaquant", "dadaquant-time", "dadaquant-clients", "feddq", "feddq-loss",
+           "optimal", "optimal-online")
+_PARAMS = {
+    "fixed": ("bits",),
+    "adaquantfl": ("s0",),
+    "dadaquant": ("q_min", "q_max", "psi", "phi"),
+    "dadaquant-time": ("q_min", "q_max", "psi", "phi"),
+    "dadaquant-clients": ("q_min",),
+    "feddq": ("delta", "floor"),
+    "feddq-loss": ("s0",),
+    "optimal": ("granularity",),
+    "optimal-online": ("granularity",),
+}
+
+
+@dataclass(frozen=True)
+class SchemeSpec:
+    name: str
+    params: dict[str, float | str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if not self.params:
+            return self.name
+        if self.name == "fixed":
+            return f"fixed:{int(self.params['bits'])}"
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.params.items())
+
+
+def parse_scheme(text: str, argument: str = "scheme") -> SchemeSpec:
+    name, _, rest = text.strip().partition(":")
+    if name not in SCHEMES:
+        raise InvalidArgument(argument, f"one of {', '.join(SCHEMES)} (e.g. fixed:4, feddq:delta=0.005)", text)
+    params: dict[str, float | str] = {}
+    if rest:
+        if name == "fixed" and "=" not in rest:
+            rest = f"bits={rest}"
+        for item in rest.split(","):
+            key, eq, value = item.partition("=")
+            if not eq or key not in _PARAMS[name]:
+                raise InvalidArgument(argument, f"{name} takes {', '.join(_PARAMS[name])} as key=value", text)
+            if key == "granularity":
+                params[key] = value
+                continue
+            try:
+                num = float(value)
+            except ValueError:
+                raise InvalidArgument(argument, f"a number for {key}", text) from None
+            if not math.isfinite(num):
+                raise InvalidArgument(argument, f"a finite number for {key}", text)
+            params[key] = num
+    return SchemeSpec(name, params)
+
+
+def _int(v: float | str | None) -> int | None:
+    return None if v is None else int(float(v))
+
+
+def _knob_range(problem: ScheduleProblem) -> tuple[float, float]:
+    r = problem.range_[problem.range_ > 0]
+    r_max = float(r.max()) if r.size else 1.0
+    r_min = float(r.min()) if r.size else 1.0
+    return r_min / 2.0 ** (problem.bits_max + 2), r_max * 4.0
+
+
+def build(spec: SchemeSpec | str, problem: ScheduleProblem) -> tuple[LevelRule, Schedule]:
+    """The rule for a spec (calibrated to the problem's budget when a knob is free) and its replay."""
+    if isinstance(spec, str):
+        spec = parse_scheme(spec)
+    p = spec.params
+    name = spec.name
+    budget = problem.budget_bits
+    s_top = 2.0**problem.bits_max
+    if name == "optimal":
+        sched = solve(problem, p.get("granularity"))  # type: ignore[arg-type]
+        return plan_rule("optimal", sched.levels, sched.params), sched
+    if name == "optimal-online":
+        rule = optimal_online(str(p.get("granularity", "round")))
+        return rule, replay(rule, problem, "optimal-online")
+    if name == "fixed" and "bits" not in p:
+        if budget is None:
+            raise InvalidArgument("scheme", "fixed:B (bits per coordinate) without a budget", str(spec))
+        rule = calibrate_fixed(problem)
+        return rule, replay(rule, problem, "fixed")
+    if budget is None or _pinned(spec):
+        rule = _make(spec, problem, None)
+        sched = replay(rule, problem, str(spec))
+        if budget is not None and sched.total_bits > budget:
+            raise InvalidArgument("budget_bits", f"at least {sched.total_bits:.0f} bits, what {spec} spends",
+                                  budget)
+        return rule, sched
+    lo, hi = _knob_range(problem)
+    if name == "feddq":
+        floor = _int(p.get("floor"))
+        rule, sched = calibrate(lambda x: feddq(x, floor), problem, lo, hi, increasing=False, knob="delta")
+    elif name in ("adaquantfl", "feddq-loss"):
+        maker = adaquantfl if name == "adaquantfl" else feddq_loss
+        rule, sched = calibrate(maker, problem, 1e-6, s_top * 1e3, increasing=True, knob="s0")
+    else:
+        mode = {"dadaquant": "both", "dadaquant-time": "time", "dadaquant-clients": "clients"}[name]
+        q_max = p.get("q_max")
+        rule, sched = calibrate(
+            lambda x: dadaquant(x, None if q_max is None else float(q_max), float(p.get("psi", 0.9)),
+                                _int(p.get("phi")), mode),
+            problem, 1.0, s_top, increasing=True, knob="q_min")
+    return rule, sched
+
+
+def _pinned(spec: SchemeSpec) -> bool:
+    knob = {"fixed": "bits", "adaquantfl": "s0", "feddq": "delta", "feddq-loss": "s0"}.get(spec.name, "q_min")
+    return knob in spec.params
+
+
+def _make(spec: SchemeSpec, problem: ScheduleProblem, _: object) -> LevelRule:
+    p, name = spec.params, spec.name
+    if name == "fixed":
+        return fixed(int(float(p["bits"])))
+    if name == "adaquantfl":
+        return adaquantfl(float(p.get("s0", DEFAULT_S0)))
+    if name == "feddq":
+        if "delta" not in p:
+            raise InvalidArgument("scheme", "feddq:delta=X (the resolution) or a budget to calibrate δ to", str(spec))
+        return feddq(float(p["delta"]), _int(p.get("floor")))
+    if name == "feddq-loss":
+        if "s0" not in p:
+            raise InvalidArgument("scheme", "feddq-loss:s0=X or a budget to calibrate s0 to", str(spec))
+        return feddq_loss(float(p["s0"]))
+    mode = {"dadaquant": "both", "dadaquant-time": "time", "dadaquant-clients": "clients"}[name]
+    q_max = p.get("q_max")
+    return dadaquant(float(p.get("q_min", 1.0)), None if q_max is None else float(q_max), float(p.get("psi", 0.9)),
+                     _int(p.get("phi")), mode)
+
+
+def schedule(spec: SchemeSpec | str, problem: ScheduleProblem) -> Schedule:
+    return build(spec, problem)[1]
+
+
+def compare(specs: list[str], problem: ScheduleProblem) -> list[Schedule]:
+    """Every scheme on one problem at its budget, scored on the same objective."""
+    return [schedule(s, problem) for s in specs]
+
+
+def objective_table(schedules: list[Schedule]) -> np.ndarray:
+    return np.array([[s.objective, s.total_bits] for s in schedules])
