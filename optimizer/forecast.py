@@ -122,7 +122,7 @@ def fit(values: np.ndarray, families: tuple[str, ...] = ("exp", "power", "exp_fl
     t = np.arange(y.size, dtype=np.float64)
     if y.size < 2:
         return Fit("const", (float(y[0]),), float("nan"))
-    n_fit = y.size - max(1, int(round(holdout * y.size))) if y.size >= 5 else y.size
+    n_fit = y.size - max(1, round(holdout * y.size)) if y.size >= 5 else y.size
     best: tuple[float, str] | None = None
     for family in families:
         params = _fit_family(family, t[:n_fit], y[:n_fit])

@@ -128,10 +128,18 @@ def build(spec: SchemeSpec | str, problem: ScheduleProblem) -> tuple[LevelRule, 
     else:
         mode = {"dadaquant": "both", "dadaquant-time": "time", "dadaquant-clients": "clients"}[name]
         q_max = p.get("q_max")
-        rule, sched = calibrate(
-            lambda x: dadaquant(x, None if q_max is None else float(q_max), float(p.get("psi", 0.9)),
-                                _int(p.get("phi")), mode),
-            problem, 1.0, s_top, increasing=True, knob="q_min")
+        psi, phi = float(p.get("psi", 0.9)), _int(p.get("phi"))
+        try:
+            rule, sched = calibrate(
+                lambda x: dadaquant(x, None if q_max is None else float(q_max), psi, phi, mode),
+                problem, 1.0, s_top, increasing=True, knob="q_min")
+        except InvalidArgument:
+            if q_max is not None:
+                raise
+            # doubling on loss plateaus overspends even from q_min = 1: cap the doubling instead (q_max = 1
+            # never doubles, so this always has a feasible end)
+            rule, sched = calibrate(lambda x: dadaquant(1.0, x, psi, phi, mode), problem, 1.0, s_top,
+                                    increasing=True, knob="q_max")
     return rule, sched
 
 

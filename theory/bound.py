@@ -19,10 +19,9 @@ from functools import cache
 import sympy
 
 from . import symbols as S
-from .fedavg import C_DESCENT, V_DRIFT, V_SGD, one_round
 from .bound_terms import CRITERIA, TERMS
+from .fedavg import C_DESCENT, V_DRIFT, V_SGD, one_round
 from .step import Step
-
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,8 @@ def steps() -> list[Step]:
             conditions={"levels": sympy.Ge(s, 1)},
             derivation=(("objective in b = log2(s+1): d²/db² (positive)", k.second_derivative_b),),
             uses=("bound.nonconvex", "bound.pl", "quantizer.block", "quantizer.bits"),
-            source="the quantization term of either bound with V_t ≤ ‖p‖² d R_t²/(4s_t²), R_t the p²-weighted RMS range",
+            source="the quantization term of either bound with V_t ≤ ‖p‖² d R_t²/(4s_t²), "
+            "R_t the p²-weighted RMS range",
         ),
         Step(
             key="budget.kkt",

@@ -157,7 +157,8 @@ def step_size_limit() -> sympy.Expr:
     """
     tau = S.local_steps
     eta_1 = sympy.solve(sympy.Eq(S.L * S.lr * tau, sympy.Rational(1, 2)), S.lr)[0]
-    eta_2 = [e for e in sympy.solve(sympy.Eq(_a * (tau - 1) * (5 * tau - 1), 1), S.lr) if e.could_extract_minus_sign() is False]
+    roots = sympy.solve(sympy.Eq(_a * (tau - 1) * (5 * tau - 1), 1), S.lr)
+    eta_2 = [e for e in roots if e.could_extract_minus_sign() is False]
     limit = 1 / (S.L * sympy.Max(2 * tau, sympy.sqrt((tau - 1) * (5 * tau - 1))))
     assert sympy.simplify(eta_1 - 1 / (2 * S.L * tau)) == 0
     assert any(sympy.simplify(e - 1 / (S.L * sympy.sqrt((tau - 1) * (5 * tau - 1)))) == 0 for e in eta_2)

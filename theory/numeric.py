@@ -13,6 +13,7 @@ Use: ``from fedquant.theory import numeric; numeric.quantization_error_bound(d, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -107,10 +108,8 @@ def _load() -> dict[str, Any]:
         payload = None
     if payload is None:
         payload = _generate()
-        try:
+        with contextlib.suppress(OSError):  # a read-only home: keep the in-memory derivation
             _write_atomically(path, payload)
-        except OSError:
-            pass  # a read-only home: keep the in-memory derivation
     _STATE["payload"] = payload
     return payload
 

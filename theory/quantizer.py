@@ -16,6 +16,11 @@ from . import symbols as S
 from .conventions import QSGD_SIDE_INFO_BITS, SIDE_INFO_BITS
 from .step import Step
 
+_QSGD_ERR = S.label("EQs_err", "E‖Q_s(x) − x‖²", r"\mathbb{E}\|Q_s(x)-x\|^{2}")
+_BITS_FIXED = S.label("bits_fixed", "bits_fixed", r"\mathrm{bits}_{\mathrm{fixed}}")
+_BITS_RELAXED = S.label("bits_relaxed", "bits_relaxed", r"\mathrm{bits}_{\mathrm{relaxed}}")
+_BITS_QSGD = S.label("bits_qsgd", "bits_qsgd", r"\mathrm{bits}_{\mathrm{QSGD}}")
+
 QSGD_SOURCE = "Alistarh, Grubic, Li, Tomioka, Vojnovic, QSGD, NeurIPS 2017, Lemma 3.1"
 
 
@@ -143,7 +148,7 @@ def steps() -> list[Step]:
             key="quantizer.qsgd",
             kind="lemma",
             title="QSGD variance bound (ℓ2-norm scaling, s levels)",
-            statement={"QSGD": sympy.Le(S.label("EQs_err", "E‖Q_s(x) − x‖²", r"\mathbb{E}\|Q_s(x)-x\|^{2}"), qsgd_bound())},
+            statement={"QSGD": sympy.Le(_QSGD_ERR, qsgd_bound())},
             source=QSGD_SOURCE,
         ),
         Step(
@@ -151,9 +156,9 @@ def steps() -> list[Step]:
             kind="definition",
             title="Bit cost of one block",
             statement={
-                "fixed-length": sympy.Eq(S.label("bits_fixed", "bits_fixed", r"\mathrm{bits}_{\mathrm{fixed}}"), bits_fixed()),
-                "relaxed": sympy.Eq(S.label("bits_relaxed", "bits_relaxed", r"\mathrm{bits}_{\mathrm{relaxed}}"), bits_relaxed()),
-                "QSGD fixed-length": sympy.Eq(S.label("bits_qsgd", "bits_qsgd", r"\mathrm{bits}_{\mathrm{QSGD}}"), bits_qsgd()),
+                "fixed-length": sympy.Eq(_BITS_FIXED, bits_fixed()),
+                "relaxed": sympy.Eq(_BITS_RELAXED, bits_relaxed()),
+                "QSGD fixed-length": sympy.Eq(_BITS_QSGD, bits_qsgd()),
             },
             derivation=(("fixed-length at s = 2^b − 1", b_at_full_grid),),
             source="DESIGN.md §1 (two float32 of side information per block); QSGD §3 for the sign bit",

@@ -74,7 +74,10 @@ def _text_symbolic(criterion: str, given: dict[str, Any]) -> str:
         out.append("    ρ = 1 − 2μc")
     out.append("  conditions:")
     for name, cond in conditions.items():
-        out.append(f"    {name}: " + " ".join(cond.split()) if "\n" not in cond else f"    {name}:\n" + _indent(cond, "      "))
+        if "\n" not in cond:
+            out.append(f"    {name}: " + " ".join(cond.split()))
+        else:
+            out.append(f"    {name}:\n" + _indent(cond, "      "))
     out.append("")
     out.append("Evaluate it by giving the constants, e.g. fedquant bound --L 1 --lr 0.05 --local-steps 5 "
                "--clients 10 --sigma2 0.1 --zeta2 0.1 --gap 2 --rounds 100 --d 1000 --range 0.1 --bits 4")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from typing import Any
 
@@ -106,11 +107,11 @@ def _spark(values: np.ndarray, width: int = 60) -> str:
     v = np.asarray(values, dtype=np.float64)
     if v.size > width:
         edges = np.linspace(0, v.size, width + 1).astype(int)
-        v = np.array([v[a:b].mean() for a, b in zip(edges[:-1], edges[1:], strict=True)])
+        v = np.array([v[a:b].mean() for a, b in itertools.pairwise(edges)])
     lo, hi = float(v.min()), float(v.max())
     if hi - lo < 1e-12:
         return SPARK[3] * v.size
-    return "".join(SPARK[int(round((x - lo) / (hi - lo) * (len(SPARK) - 1)))] for x in v)
+    return "".join(SPARK[round((x - lo) / (hi - lo) * (len(SPARK) - 1))] for x in v)
 
 
 def _fmt_bits(bits: float) -> str:

@@ -1,0 +1,151 @@
+"""Integer and continuous solvers against brute force, KKT and scipy."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+
+from fedquant.optimizer.solve_continuous import solve_continuous, stationary_level
+from fedquant.optimizer.solve_integer import increment_gains, solve_integer, top_increments
+from fedquant.theory import numeric
+
+
+def brute_force(w, u, budget, bmin, bmax):
+    best = None
+    for b in itertools.product(range(bmin, bmax + 1), repeat=len(w)):
+        if float(np.dot(u, b)) <= budget * (1 + 1e-12):
+            val = float(np.sum(np.asarray(w) / (2.0 ** np.asarray(b) - 1) ** 2))
+            if best is None or val < best:
+                best = val
+    return best
+
+
+small = st.integers(min_value=1, max_value=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=small,
+    bmin=st.integers(1, 3),
+    span=st.integers(0, 3),
+    equal=st.booleans(),
+    data=st.data(),
+)
+def test_integer_matches_brute_force(n, bmin, span, equal, data):
+    bmax = bmin + span
+    w = np.array(data.draw(st.lists(st.floats(1e-6, 1e6), min_size=n, max_size=n)))
+    u = np.array(data.draw(st.lists(st.integers(1, 5), min_size=n, max_size=n)), dtype=float)
+    if equal:
+        u[:] = u[0]
+    lo, hi = u.sum() * bmin, u.sum() * bmax
+    budget = data.draw(st.floats(lo, hi + 3.0))
+    sol = solve_integer(w, u, budget, bmin, bmax)
+    best = brute_force(w, u, budget, bmin, bmax)
+    assert float(np.dot(u, sol.bits)) <= budget * (1 + 1e-12)
+    assert np.all((sol.bits >= bmin) & (sol.bits <= bmax))
+    # the objective is never below the optimum, the certified lower bound never above it
+    assert sol.objective >= best * (1 - 1e-12)
+    assert sol.lower_bound <= best * (1 + 1e-12)
+    if equal:  # equal unit costs: marginal allocation is exactly optimal
+        assert sol.objective == pytest.approx(best, rel=1e-12)
+        assert sol.gap == pytest.approx(0.0, abs=1e-12 * best)
+
+
+def test_top_increments_takes_exactly_m_with_ties_by_index():
+    gains = increment_gains(1, 4)  # 3 increments per item
+    w = np.array([1.0, 1.0, 1.0, 2.0])  # three tied items
+    inc = top_increments(w, gains, 5)
+    assert inc.sum() == 5
+    # the heaviest item takes its first two increments before any tie is split
+    products = sorted(((w[i] * gains[j], i, j) for i in range(4) for j in range(3)), key=lambda x: (-x[0], x[1]))
+    expected = np.zeros(4, dtype=int)
+    for _, i, _j in products[:5]:
+        expected[i] += 1
+    assert np.array_equal(inc, expected)
+
+
+def test_top_increments_large_is_exact_against_sorting():
+    rng = np.random.default_rng(3)
+    w = rng.lognormal(size=2000)
+    gains = increment_gains(1, 12)
+    m = 7777
+    inc = top_increments(w, gains, m)
+    products = np.sort((w[:, None] * gains[None, :]).ravel())[::-1]
+    theta = products[m - 1]
+    assert inc.sum() == m
+    taken = np.sum(w * gains[np.minimum(inc, gains.size) - 1] * (inc > 0))  # noqa: F841 (shape check)
+    # every taken increment is ≥ θ and every skipped one ≤ θ
+    for i in range(0, 2000, 97):
+        if inc[i] > 0:
+            assert w[i] * gains[inc[i] - 1] >= theta
+        if inc[i] < gains.size:
+            assert w[i] * gains[inc[i]] <= theta
+
+
+def kkt_residual(levels, w, u, lam):
+    """∂/∂s [W/s² + λ u log2(s+1)] at interior points, from theory's κ and stationarity."""
+    kappa = numeric.kkt_kappa(1.0, w, lam, u)
+    return numeric.stationarity_residual(levels, kappa) / levels**3
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 30), avg=st.floats(1.5, 12.0), seed=st.integers(0, 10_000))
+def test_continuous_satisfies_kkt_and_budget(n, avg, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.lognormal(sigma=2.0, size=n)
+    u = rng.integers(1, 50, size=n).astype(float)
+    budget = float(u.sum() * avg)
+    sol = solve_continuous(w, u, budget, 1, 16)
+    spend = float(np.sum(u * np.log2(sol.levels + 1)))
+    assert spend <= budget * (1 + 1e-12)
+    assert spend == pytest.approx(budget, rel=1e-12)
+    interior = (sol.levels > 1 + 1e-9) & (sol.levels < 2.0**16 - 1 - 1e-6)
+    # stationarity holds to float precision where the box does not bind
+    assert np.all(np.abs(kkt_residual(sol.levels[interior], w[interior], u[interior], sol.multiplier)) < 1e-9)
+    # at the lower box the unconstrained stationary level would be smaller
+    at_floor = sol.levels <= 1 + 1e-9
+    if at_floor.any():
+        kappa = numeric.kkt_kappa(1.0, w[at_floor], sol.multiplier, u[at_floor])
+        assert np.all(stationary_level(kappa) <= 1 + 1e-9)
+
+
+def test_continuous_matches_scipy():
+    rng = np.random.default_rng(7)
+    w = rng.lognormal(size=12)
+    u = rng.integers(10, 100, size=12).astype(float)
+    budget = float(u.sum() * 3.7)
+    sol = solve_continuous(w, u, budget, 1, 16)
+    b0 = np.full(12, 3.7)
+    res = minimize(
+        lambda b: np.sum(w / (2**b - 1) ** 2),
+        b0,
+        jac=lambda b: -2 * w * np.log(2) * 2**b / (2**b - 1) ** 3,
+        constraints=[{"type": "ineq", "fun": lambda b: budget - u @ b, "jac": lambda b: -u}],
+        bounds=[(1, 16)] * 12,
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 2000},
+    )
+    assert res.success
+    # SLSQP stops at ftol 1e-15 on an objective of order 1: agreement to 1e-9 relative is its accuracy
+    assert sol.objective == pytest.approx(res.fun, rel=1e-9)
+    assert np.allclose(np.log2(sol.levels + 1), res.x, atol=1e-5)
+
+
+def test_stationary_level_solves_cubic_and_approaches_asymptote():
+    kappa = np.logspace(-6, 12, 50)
+    s = stationary_level(kappa)
+    assert np.all(np.abs(s**3 - kappa * (s + 1)) <= 1e-12 * kappa * (s + 1))
+    err = np.abs(s - numeric.level_asymptotic(kappa))
+    big = kappa > 100
+    # s = √κ + 1/2 + O(κ^{-1/2}): the error times √κ stays bounded
+    assert np.all(err[big] * np.sqrt(kappa[big]) < 1.0)
+
+
+def test_budget_below_minimum_is_refused():
+    with pytest.raises(ValueError):
+        solve_integer(np.ones(3), np.ones(3), 2.0, 1, 4)
