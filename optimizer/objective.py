@@ -1,7 +1,9 @@
 """Bit cost and objective of a level assignment, both through theory's formulas.
 
 Cost: a block of d coordinates sent with s intervals costs ``numeric.bits_fixed(d, s)`` =
-d·⌈log2(s+1)⌉ + 64 bits (fixed-length code + two float32) or ``numeric.bits_relaxed`` = d·log2(s+1) + 64;
+d·⌈log2(s+1)⌉ + 64 bits (fixed-length code + two float32), ``numeric.bits_relaxed`` = d·log2(s+1) + 64, or
+for QSGD ``numeric.bits_qsgd`` = d(⌈log2(s+1)⌉ + 1) + 32 (its extra sign bit is a constant, like the side
+information, so the solvers treat it the same way);
 a block with zero range sends its side information only (levels 0). Every client sends every block every
 round. Objective: J = Σ_t α_t Σ_i p_i² Σ_k quantization_error_bound(d_k, R_{t,i,k}, s_{t,i,k}) (problem.py).
 """
@@ -17,7 +19,8 @@ from .weights import round_weights
 
 
 def bits_function(cost: str):
-    return numeric.bits_fixed if cost == "fixed" else numeric.bits_relaxed
+    """fixed: d·⌈log2(s+1)⌉ + 64; relaxed: d·log2(s+1) + 64; qsgd: d(⌈log2(s+1)⌉ + 1) + 32 (a sign bit each)."""
+    return {"fixed": numeric.bits_fixed, "relaxed": numeric.bits_relaxed, "qsgd": numeric.bits_qsgd}[cost]
 
 
 def block_bits(problem: ScheduleProblem, levels: np.ndarray) -> np.ndarray:

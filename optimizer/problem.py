@@ -22,7 +22,7 @@ import numpy as np
 from fedquant.theory import CRITERIA
 from fedquant.theory.errors import InvalidArgument
 
-COST_MODELS = ("fixed", "relaxed")
+COST_MODELS = ("fixed", "relaxed", "qsgd")
 MAX_BITS = 32
 
 

@@ -111,7 +111,7 @@ def build(spec: SchemeSpec | str, problem: ScheduleProblem) -> tuple[LevelRule, 
             raise InvalidArgument("scheme", "fixed:B (bits per coordinate) without a budget", str(spec))
         rule = calibrate_fixed(problem)
         return rule, replay(rule, problem, "fixed")
-    if budget is None or _pinned(spec):
+    if budget is None or pinned(spec):
         rule = _make(spec, problem, None)
         sched = replay(rule, problem, str(spec))
         if budget is not None and sched.total_bits > budget:
@@ -143,7 +143,12 @@ def build(spec: SchemeSpec | str, problem: ScheduleProblem) -> tuple[LevelRule, 
     return rule, sched
 
 
-def _pinned(spec: SchemeSpec) -> bool:
+def pinned(spec: SchemeSpec | str) -> bool:
+    """True when the spec fixes its knob itself (no calibration to a budget): fixed:4, feddq:delta=0.01, ..."""
+    if isinstance(spec, str):
+        spec = parse_scheme(spec)
+    if spec.name in ("optimal", "optimal-online"):
+        return False
     knob = {"fixed": "bits", "adaquantfl": "s0", "feddq": "delta", "feddq-loss": "s0"}.get(spec.name, "q_min")
     return knob in spec.params
 

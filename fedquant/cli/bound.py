@@ -55,9 +55,9 @@ def _indent(block: str, pad: str) -> str:
     return "\n".join(pad + row for row in block.splitlines())
 
 
-def _text_symbolic(criterion: str, given: dict[str, Any]) -> str:
-    if given:
-        return _text_partial(criterion, given)
+def _text_symbolic(criterion: str, given: dict[str, Any], quantized: bool) -> str:
+    if given or not quantized:
+        return _text_partial(criterion, given, quantized)
     parts, defs, conditions = _symbolic_parts(criterion)
     out = [f"Convergence bound of quantized FedAvg — criterion: {criterion}", ""]
     out.append(_indent(parts["bound"], "  "))
@@ -84,7 +84,7 @@ def _text_symbolic(criterion: str, given: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _text_partial(criterion: str, given: dict[str, Any]) -> str:
+def _text_partial(criterion: str, given: dict[str, Any], quantized: bool) -> str:
     """Substitute the constants that were given into the symbolic terms (needs sympy)."""
     import sympy
 
@@ -98,12 +98,15 @@ def _text_partial(criterion: str, given: dict[str, Any]) -> str:
     terms = bound(criterion).substituted()
     subs = {getattr(S, name): sympy.nsimplify(v) if float(v).is_integer() else v for name, v in values.items()
             if hasattr(S, name) and name not in ("levels", "bits", "d", "range_")}
-    missing = missing_constants(criterion, given, quantized=True)
+    if not quantized:
+        subs[S.quant_sum] = 0
+    missing = missing_constants(criterion, given, quantized=quantized)
     out = [f"Convergence bound of quantized FedAvg — criterion: {criterion}, with the constants given",
            f"  {_LHS[criterion]} ≤ initial_gap + sgd_noise + drift + quantization", ""]
     for name in TERMS:
         out.append(f"  {name}:")
-        out.append(_indent(pretty(sympy.simplify(terms[name].subs(subs))), "    "))
+        # plain substitution: sympy.simplify on the PL terms with a symbolic T can run for minutes
+        out.append(_indent(pretty(terms[name].subs(subs)), "    "))
     out.append("")
     out.append("  still symbolic: " + ", ".join(flag(m) for m in missing))
     return "\n".join(out)
@@ -162,5 +165,5 @@ def run(args: argparse.Namespace) -> int:
     elif result is not None:
         print(_text_value(result))
     else:
-        print(_text_symbolic(criterion, given))
+        print(_text_symbolic(criterion, given, quantized))
     return 0

@@ -44,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--criterion", choices=CRITERIA, default="nonconvex")
     p.add_argument("--rho", type=finite_float, help="PL contraction ρ (pl; else from --L/--lr/--local-steps/--mu "
                    "or fitted to the loss)")
-    p.add_argument("--cost", choices=("fixed", "relaxed"), default="fixed")
+    p.add_argument("--cost", choices=("fixed", "relaxed", "qsgd"), default="fixed",
+                   help="fixed: d·⌈log2(s+1)⌉+64 bits per block; relaxed: d·log2(s+1)+64; qsgd: d(⌈log2(s+1)⌉+1)+32")
     p.add_argument("--bits-min", type=positive_int, default=1)
     p.add_argument("--bits-max", type=positive_int, default=16)
     p.add_argument("--L", type=finite_float, help="smoothness (with --lr, --local-steps: report bound units)")

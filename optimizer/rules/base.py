@@ -40,6 +40,7 @@ class Observation(NamedTuple):
     round: int
     loss: float  # F_t at the start of round t
     range_: np.ndarray  # (N, K) ranges of this round's updates
+    weights: np.ndarray | None = None  # this round's aggregation weights p_i (None: the context's)
 
 
 class LevelRule(NamedTuple):

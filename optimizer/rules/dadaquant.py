@@ -59,7 +59,8 @@ def dadaquant(q_min: float = 1.0, q_max: float | None = None, psi: float = 0.9, 
         if mode == "time":
             levels = np.full(obs.range_.shape, q)
         else:
-            per_client = client_levels(q, ctx.weights)
+            weights = ctx.weights if obs.weights is None else obs.weights
+            per_client = client_levels(q, weights)
             levels = np.broadcast_to(per_client[:, None], obs.range_.shape)
         new = dict(state, q=q, ema=ema, last_increase=last)
         return clip_levels(ctx, levels), new

@@ -41,7 +41,7 @@ def solve(problem: ScheduleProblem, granularity: str | None = None) -> Schedule:
     gran = granularity or default_granularity(problem)
     items = make_items(problem, gran)
     code_budget = problem.budget_bits - side_bits(problem)
-    if problem.cost == "fixed":
+    if problem.cost in ("fixed", "qsgd"):
         sol = solve_integer(items.weight, items.unit_cost, code_budget, problem.bits_min, problem.bits_max)
         levels = items.expand(problem, 2.0**sol.bits - 1.0)
         params = {"granularity": gran, "gap": sol.gap, "lower_bound": sol.lower_bound}

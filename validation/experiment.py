@@ -1,0 +1,193 @@
+"""An experiment: every scheme on every seed, with a pilot, a plan, the checks and the files.
+
+Layout of ``out/``:
+    config.json                the configuration (a --resume must match it)
+    runs/seed<k>/plan.json     pilot, forecasts, budget, calibrated knobs, estimated constants
+    runs/seed<k>/<scheme>.json one finished (scheme, seed) run: its round and client rows
+    rounds.csv, clients.csv    every run's rows (a valid trace for ``fedquant schedule --trace``)
+    summary.json, report.md    per-scheme results averaged over seeds, the four checks
+    *.png                      accuracy vs cumulative bits, levels, range, predicted vs measured
+Every file is written atomically (a temporary file, then rename), so an interrupted experiment keeps its
+finished runs and ``--resume`` redoes only what is missing. Same configuration, same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fedquant.theory.errors import InvalidArgument
+
+from . import fedavg
+from .config import ExperimentConfig
+from .estimate import estimate
+from .plan import Plan, make_plan
+from .setup import SeedSetup, build
+
+FORMAT = 1
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=1, sort_keys=False, allow_nan=False, default=_default) + "\n"
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, np.integer | np.floating):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
+
+def run_file(out: Path, seed: int, scheme: str) -> Path:
+    safe = scheme.replace(":", "_").replace("=", "-").replace(",", "+")
+    return out / "runs" / f"seed{seed}" / f"{safe}.json"
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def prepare(config: ExperimentConfig, out: Path, resume: bool) -> None:
+    """Check the configuration and the output folder before anything is written."""
+    config.checked()
+    if out.exists() and not out.is_dir():
+        raise InvalidArgument("out", "a folder (or a path where one can be made)", str(out))
+    existing = out / "config.json"
+    if existing.exists():
+        saved = json.loads(existing.read_text())
+        if not resume:
+            raise InvalidArgument("out", "an empty or new folder (it holds an experiment: add --resume to "
+                                  "continue it, or choose another --out)", str(out))
+        if saved.get("config") != config.to_json():
+            diff = sorted(k for k, v in config.to_json().items() if saved.get("config", {}).get(k) != v)
+            raise InvalidArgument("resume", f"the same configuration as the interrupted run (differs in "
+                                  f"{', '.join(diff)})", str(out))
+    elif resume and out.exists() and any(out.iterdir()):
+        raise InvalidArgument("resume", "a folder written by fedquant validate", str(out))
+    if not resume and out.exists() and any(out.iterdir()):
+        raise InvalidArgument("out", "an empty or new folder", str(out))
+
+
+def seed_jobs(config: ExperimentConfig, out: Path, seed: int) -> list[str]:
+    return [s for s in config.schemes if not run_file(out, seed, s).exists()]
+
+
+def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None = None,
+             on_run: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
+    """Pilot, plan and every missing run of one seed; returns the plan record."""
+    with torch_threads(threads):
+        setup = build(config, seed)
+        todo = seed_jobs(config, out, seed)
+        pilot = None
+        if not config.trace or "none" in todo:
+            keep = sorted({0, config.pilot // 2, config.pilot - 1})
+            pilot = fedavg.run(scheme="none", seed=seed, spec=setup.spec, engine=setup.engine,
+                               objective=setup.objective, w0=setup.w0, sizes=setup.sizes, slices=setup.slices,
+                               rule=None, context=None, keep_iterates=keep, rounds=config.pilot)
+        plan = make_plan(setup, None if config.trace else pilot)
+        constants = estimate(setup.objective, [pilot.iterates[k] for k in sorted(pilot.iterates)] if pilot else
+                             [setup.w0], setup.partition.client_indices, config.batch_size, seed)
+        record = plan_record(setup, plan, constants.to_json())
+        write_atomic(out / "runs" / f"seed{seed}" / "plan.json", dumps(record))
+        for scheme in todo:
+            start = time.perf_counter()
+            rule = None if scheme == "none" else plan.rules[scheme]
+            res = fedavg.run(scheme=scheme, seed=seed, spec=setup.spec, engine=setup.engine,
+                             objective=setup.objective, w0=setup.w0, sizes=setup.sizes, slices=setup.slices,
+                             rule=rule, context=plan.context)
+            payload = {"format": FORMAT, "scheme": scheme, "seed": seed, "rows": res.rows,
+                       "client_rows": res.client_rows, "guard_clipped": res.guard_clipped,
+                       "seconds": round(time.perf_counter() - start, 3)}
+            write_atomic(run_file(out, seed, scheme), dumps(payload))
+            if on_run is not None:
+                on_run(scheme, seed, payload["seconds"])
+        return record
+
+
+def plan_record(setup: SeedSetup, plan: Plan, constants: dict[str, float]) -> dict[str, Any]:
+    return {
+        "seed": setup.seed,
+        "d": setup.d,
+        "block_sizes": setup.block_sizes.tolist(),
+        "participants_per_round": setup.spec.per_round,
+        "max_local_steps": setup.max_local_steps,
+        "client_sizes": setup.sizes.astype(int).tolist(),
+        "partition_report": setup.partition.report(setup.dataset.y_train),
+        "budget_bits": plan.budget_bits,
+        "pilot_rounds": plan.pilot_rounds,
+        "pilot_bits": plan.pilot_bits,
+        "forecasts": plan.forecasts,
+        "predicted_objective": {s: sch.objective for s, sch in plan.schedules.items()},
+        "planned_bits": {s: sch.total_bits for s, sch in plan.schedules.items()},
+        "params": plan.params,
+        "round_weights": plan.context.round_weights.tolist(),
+        "constants": constants,
+    }
+
+
+def run_experiment(config: ExperimentConfig, out: str | Path, *, resume: bool = False, jobs: int = 1,
+                   progress: bool = True) -> dict[str, Any]:
+    """Run (or finish) an experiment and write every output; returns the summary."""
+    from .report import write_outputs
+
+    out = Path(out)
+    prepare(config, out, resume)
+    write_atomic(out / "config.json", dumps({"format": FORMAT, "config": config.to_json()}))
+    total = sum(len(seed_jobs(config, out, s)) for s in config.seeds)
+    bar = _progress(total, progress)
+    try:
+        if jobs <= 1 or len(config.seeds) == 1:
+            for seed in config.seeds:
+                run_seed(config, out, seed, on_run=lambda s, k, sec: bar.update(1))
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_single_thread) as pool:
+                futures = {pool.submit(run_seed, config, out, seed, 1): len(seed_jobs(config, out, seed))
+                           for seed in config.seeds}
+                for fut in as_completed(futures):
+                    fut.result()
+                    bar.update(futures[fut])
+    finally:
+        bar.close()
+    return write_outputs(config, out)
+
+
+def _single_thread() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="fedquant validate", unit="run", disable=not enabled or total == 0,
+                leave=False, mininterval=0.5, delay=2.0)

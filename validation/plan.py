@@ -1,0 +1,122 @@
+"""From a pilot run to the schedules an experiment runs: forecast, budget, calibration, offline optimum.
+
+The pilot is the first K rounds of the unquantized run of the same seed (or a --trace). Each block's
+p²-weighted RMS range and the loss are fitted with the optimizer's forecast families (held-out choice) and
+extrapolated to T rounds; that planning problem is what every scheme is calibrated and planned on, and what
+its *predicted objective* (the bound's quantization term, optimizer/problem.py) is computed on. Budget
+``auto`` is what ``fixed:4`` spends over the run. Schemes that leave their knob free are calibrated to the
+budget and run under a budget guard, so no run can exceed it; a scheme with a pinned knob (fixed:8,
+feddq:delta=…) runs as given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fedquant.optimizer import ScheduleProblem, fit, read_trace
+from fedquant.optimizer.registry import build, pinned
+from fedquant.optimizer.rules.base import Context, LevelRule, budget_guard, context_of
+from fedquant.optimizer.schedule import Schedule
+from fedquant.theory.conventions import FLOAT_BITS
+
+from .fedavg import RunOutput
+from .setup import SeedSetup
+
+
+@dataclass
+class Plan:
+    budget_bits: float | None
+    problem: ScheduleProblem
+    context: Context
+    rules: dict[str, LevelRule]
+    schedules: dict[str, Schedule]
+    forecasts: dict[str, str]
+    pilot_rounds: int
+    pilot_bits: float
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def predicted(self, scheme: str) -> float | None:
+        s = self.schedules.get(scheme)
+        return None if s is None else s.objective
+
+
+def cost_model(quantizer: str) -> str:
+    return "qsgd" if quantizer == "qsgd" else "fixed"
+
+
+def _extend(values: np.ndarray, rounds: int, name: str) -> tuple[np.ndarray, str]:
+    """The observed values, then the fitted family's forecast up to ``rounds``."""
+    if values.size >= rounds:
+        return values[:rounds], "observed"
+    f = fit(values, name=name)
+    t = np.arange(rounds, dtype=np.float64)
+    out = f.predict(t)
+    out[: values.size] = values
+    return out, f.describe()
+
+
+def planning_problem(setup: SeedSetup, pilot: RunOutput | None, budget: float | None) -> tuple[
+        ScheduleProblem, dict[str, str]]:
+    cfg = setup.config
+    T, m = cfg.rounds, setup.spec.per_round
+    if cfg.trace:
+        tr = read_trace(cfg.trace)
+        per_round = tr.range_ if tr.range_.ndim == 1 else np.sqrt(np.mean(tr.range_**2, axis=1))
+        block = np.repeat(per_round[:, None], setup.block_sizes.size, axis=1)
+        loss = tr.loss
+    else:
+        assert pilot is not None
+        block = np.array(pilot.block_ranges)
+        loss = np.array([r["loss"] for r in pilot.rows])
+    forecasts: dict[str, str] = {}
+    ranges = np.empty((T, block.shape[1]))
+    for k in range(block.shape[1]):
+        ranges[:, k], how = _extend(block[:, k], T, f"range of block {k}")
+        forecasts[f"range[{k}]"] = how
+    loss_full, forecasts["loss"] = _extend(loss, T, "loss")
+    problem = ScheduleProblem.create(
+        range_=np.broadcast_to(ranges[:, None, :], (T, m, ranges.shape[1])).copy(),
+        loss=loss_full,
+        clients=m,
+        block_sizes=setup.block_sizes,
+        budget_bits=budget,
+        criterion=cfg.criterion,
+        cost=cost_model(cfg.quantizer),
+    )
+    return problem, forecasts
+
+
+def auto_budget(setup: SeedSetup) -> float:
+    """Bits fixed:4 spends over the run with every block active (deterministic, no run needed)."""
+    from fedquant.optimizer.objective import bits_function
+
+    per_client = float(np.sum(bits_function(cost_model(setup.config.quantizer))(setup.block_sizes, 15.0)))
+    return setup.config.rounds * setup.spec.per_round * per_client
+
+
+def make_plan(setup: SeedSetup, pilot: RunOutput | None) -> Plan:
+    cfg = setup.config
+    budget = auto_budget(setup) if cfg.budget == "auto" else float(cfg.budget)
+    free, forecasts = planning_problem(setup, pilot, None)
+    bounded = free.with_budget(budget)
+    rules: dict[str, LevelRule] = {}
+    schedules: dict[str, Schedule] = {}
+    params: dict[str, dict[str, Any]] = {}
+    for scheme in cfg.schemes:
+        if scheme == "none":
+            continue
+        if pinned(scheme):
+            rule, sched = build(scheme, free)
+        else:
+            rule, sched = build(scheme, bounded)
+            rule = budget_guard(rule, budget)
+        rules[scheme], schedules[scheme] = rule, sched
+        params[scheme] = {k: v for k, v in sched.params.items() if isinstance(v, int | float | str)}
+    ctx = context_of(bounded)
+    K = 0 if pilot is None else len(pilot.rows)
+    pilot_bits = float(K * setup.spec.per_round * FLOAT_BITS * setup.d)
+    return Plan(budget_bits=budget, problem=bounded, context=ctx, rules=rules, schedules=schedules,
+                forecasts=forecasts, pilot_rounds=K, pilot_bits=pilot_bits, params=params)
