@@ -7,14 +7,31 @@
 * ``rules`` holds the online rules (one interface, never peeking ahead) that validation/ runs for real.
 * ``forecast.fit`` fits range/loss trajectories; ``trace.read_trace`` reads a pilot run.
 
-Imports theory only (numpy/scipy, never torch).
+Imports theory only (numpy/scipy, never torch). Names load on first use, so importing the package is cheap.
 """
 
-from .forecast import Fit, fit, trajectory
-from .problem import Constants, ScheduleProblem
-from .registry import SCHEMES, build, compare, parse_scheme, schedule
-from .schedule import Schedule
-from .trace import Trace, read_trace
+from __future__ import annotations
 
-__all__ = ["SCHEMES", "Constants", "Fit", "Schedule", "ScheduleProblem", "Trace", "build", "compare", "fit",
-           "parse_scheme", "read_trace", "schedule", "trajectory"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Fit": "forecast", "fit": "forecast", "trajectory": "forecast",
+    "Constants": "problem", "ScheduleProblem": "problem",
+    "SCHEMES": "schemes",
+    "build": "registry", "compare": "registry", "parse_scheme": "registry", "schedule": "registry",
+    "Schedule": "schedules",
+    "Trace": "trace", "read_trace": "trace",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -16,7 +16,7 @@ from fedquant.theory.errors import InvalidArgument
 
 from .problem import ScheduleProblem
 from .rules.base import LevelRule, replay
-from .schedule import Schedule
+from .schedules import Schedule
 
 
 def calibrate(make: Callable[[float], LevelRule], problem: ScheduleProblem, lo: float, hi: float, *,

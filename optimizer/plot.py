@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .schedule import Schedule
+from .schedules import Schedule
 
 
 def plot_schedules(schedules: list[Schedule], path: str | Path) -> Path:

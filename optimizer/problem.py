@@ -213,4 +213,7 @@ def _check_budget(budget_bits: float) -> float:
         raise InvalidArgument("budget_bits", "a positive number of bits", budget_bits) from None
     if not np.isfinite(b) or b <= 0:
         raise InvalidArgument("budget_bits", "a positive finite number of bits", budget_bits)
-    return b
+    # bits are whole numbers: a budget computed in floating point (6191.999999999997 for 6192) means the
+    # integer it rounds to; anything farther from an integer is kept as given
+    nearest = round(b)
+    return float(nearest) if abs(b - nearest) <= 1e-9 * b else b

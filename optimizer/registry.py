@@ -26,21 +26,10 @@ from .rules.feddq_loss import feddq_loss
 from .rules.fixed import calibrate_fixed, fixed
 from .rules.optimal import solve
 from .rules.optimal_online import optimal_online
-from .schedule import Schedule
+from .schedules import Schedule
+from .schemes import KNOBS, PARAMS, SCHEMES
 
-SCHEMES = ("fixed", "adaquantfl", "dadaquant", "dadaquant-time", "dadaquant-clients", "feddq", "feddq-loss",
-           "optimal", "optimal-online")
-_PARAMS = {
-    "fixed": ("bits",),
-    "adaquantfl": ("s0",),
-    "dadaquant": ("q_min", "q_max", "psi", "phi"),
-    "dadaquant-time": ("q_min", "q_max", "psi", "phi"),
-    "dadaquant-clients": ("q_min",),
-    "feddq": ("delta", "floor"),
-    "feddq-loss": ("s0",),
-    "optimal": ("granularity",),
-    "optimal-online": ("granularity",),
-}
+_PARAMS = PARAMS
 
 
 @dataclass(frozen=True)
@@ -147,10 +136,8 @@ def pinned(spec: SchemeSpec | str) -> bool:
     """True when the spec fixes its knob itself (no calibration to a budget): fixed:4, feddq:delta=0.01, ..."""
     if isinstance(spec, str):
         spec = parse_scheme(spec)
-    if spec.name in ("optimal", "optimal-online"):
-        return False
-    knob = {"fixed": "bits", "adaquantfl": "s0", "feddq": "delta", "feddq-loss": "s0"}.get(spec.name, "q_min")
-    return knob in spec.params
+    knob = KNOBS.get(spec.name)
+    return knob is not None and knob in spec.params
 
 
 def _make(spec: SchemeSpec, problem: ScheduleProblem, _: object) -> LevelRule:

@@ -88,10 +88,12 @@ def validate_constants(criterion: str, values: dict[str, Any]) -> dict[str, floa
         ok_descent = numeric.condition_descent(out["L"], out["lr"], out["local_steps"]) <= 0.5
         ok_drift = numeric.condition_drift(out["L"], out["lr"], out["local_steps"]) < 1
         if not (ok_descent and ok_drift):
+            tau = out["local_steps"]
+            strict = (tau - 1) * (5 * tau - 1) > (2 * tau) ** 2  # the drift condition (strict) binds
             raise InvalidArgument(
                 "lr",
-                f"at most the step-size limit {limit:.6g} for L = {out['L']:g} and τ = {out['local_steps']:g} "
-                "(conditions ηLτ ≤ 1/2 and η²L²(τ−1)(5τ−1) < 1)",
+                f"{'below' if strict else 'at most'} the step-size limit {limit:.6g} for L = {out['L']:g} and "
+                f"τ = {tau:g} (conditions ηLτ ≤ 1/2 and η²L²(τ−1)(5τ−1) < 1)",
                 out["lr"],
             )
     return out

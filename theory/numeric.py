@@ -40,12 +40,17 @@ def cache_dir() -> Path:
     return Path(base) / "fedquant"
 
 
+#: the modules whose content defines the derivation and its generated code (bench.py, evaluate.py, … do not)
+DERIVATION_FILES = ("assumptions.py", "bound.py", "bound_terms.py", "budget.py", "conventions.py",
+                    "derivation.py", "fedavg.py", "numeric.py", "quantizer.py", "step.py", "symbols.py")
+
+
 def cache_key() -> str:
-    """Hash of every theory source file and the sympy version: any change re-derives."""
+    """Hash of the derivation's source files and the sympy version: any change to them re-derives."""
     h = hashlib.sha256(f"format={_FORMAT};sympy={metadata.version('sympy')}".encode())
-    for path in sorted(_HERE.glob("*.py")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
+    for name in DERIVATION_FILES:
+        h.update(name.encode())
+        h.update((_HERE / name).read_bytes())
     return h.hexdigest()[:20]
 
 
@@ -95,6 +100,12 @@ def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
+def _well_formed(payload: Any) -> bool:
+    return (isinstance(payload, dict) and payload.get("format") == _FORMAT
+            and isinstance(payload.get("functions"), dict) and isinstance(payload.get("steps"), dict)
+            and isinstance(payload.get("document"), str))
+
+
 def _load() -> dict[str, Any]:
     if "payload" in _STATE:
         return _STATE["payload"]
@@ -102,14 +113,15 @@ def _load() -> dict[str, Any]:
     payload = None
     try:
         payload = json.loads(path.read_text())
-        if payload.get("format") != _FORMAT:
-            payload = None
     except (OSError, ValueError):
         payload = None
-    if payload is None:
+    if not _well_formed(payload):
         payload = _generate()
         with contextlib.suppress(OSError):  # a read-only home: keep the in-memory derivation
             _write_atomically(path, payload)
+            for stale in path.parent.glob("theory-*.json"):  # caches of older derivations
+                if stale != path:
+                    stale.unlink(missing_ok=True)
     _STATE["payload"] = payload
     return payload
 
@@ -117,9 +129,18 @@ def _load() -> dict[str, Any]:
 def _compile(name: str, spec: dict[str, Any]) -> Callable[..., Any]:
     namespace: dict[str, Any] = {"numpy": numpy, "functools": functools, "math": math}
     exec(compile(spec["source"], f"<fedquant.theory.numeric.{name}>", "exec"), namespace)
-    fn = namespace[name]
+    raw = namespace[name]
+
+    @functools.wraps(raw)
+    def fn(*args: Any) -> Any:
+        out = raw(*args)
+        if numpy.ndim(out) == 0 and any(numpy.ndim(a) for a in args):  # a formula free of its arguments
+            return numpy.broadcast_to(numpy.asarray(out, dtype=float), numpy.broadcast(*args).shape).copy()
+        return out
+
     fn.__doc__ = f"{name}({', '.join(spec['args'])}) — generated from the sympy derivation:\n\n{spec['source']}"
     fn.__module__ = __name__
+    fn.__qualname__ = name
     return fn
 
 

@@ -106,7 +106,7 @@ def _text_partial(criterion: str, given: dict[str, Any], quantized: bool) -> str
     for name in TERMS:
         out.append(f"  {name}:")
         # plain substitution: sympy.simplify on the PL terms with a symbolic T can run for minutes
-        out.append(_indent(pretty(terms[name].subs(subs)), "    "))
+        out.append(_indent(pretty(terms[name].subs(subs).evalf(6)), "    "))
     out.append("")
     out.append("  still symbolic: " + ", ".join(flag(m) for m in missing))
     return "\n".join(out)
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     given = _given(args)
     quantized = not args.no_quantization
     if args.no_quantization:
-        for name in ("range_",):
+        for name in ("range_", "d"):
             if given.get(name) is not None:
                 raise InvalidArgument(name, "not used with --no-quantization", given[name])
     validate_constants(criterion, given)

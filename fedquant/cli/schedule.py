@@ -26,7 +26,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from fedquant.optimizer import SCHEMES
+    from fedquant.optimizer.schemes import SCHEMES
 
     p = sub.add_parser("schedule", help=HELP, description=HELP + ". Schemes: " + ", ".join(SCHEMES)
                        + "; several comma-separated, or 'all', print a comparison at the same budget.")

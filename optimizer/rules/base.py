@@ -17,7 +17,7 @@ import numpy as np
 
 from ..objective import bits_function
 from ..problem import ScheduleProblem
-from ..schedule import Schedule
+from ..schedules import Schedule
 from ..weights import round_weights
 
 

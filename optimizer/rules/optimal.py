@@ -16,7 +16,7 @@ from fedquant.theory.errors import InvalidArgument
 from ..items import make_items
 from ..objective import block_bits
 from ..problem import ScheduleProblem
-from ..schedule import Schedule
+from ..schedules import Schedule
 from ..solve_continuous import solve_continuous
 from ..solve_integer import solve_integer
 
