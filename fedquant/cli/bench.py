@@ -1,0 +1,59 @@
+"""``fedquant bench``: the speed claims, measured side by side in one run and printed as ratios."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._common import emit_json, positive_int
+
+HELP = "benchmarks: theory (derive, CLI start, evaluation rate), schedule (vs cvxpy), engine, quantize"
+PARTS = ("theory", "schedule", "engine", "quantize")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help=HELP, description=HELP + ". Each prints its numbers beside a reference "
+                       "measured in the same run.")
+    p.add_argument("part", nargs="?", default="all", choices=(*PARTS, "all"))
+    p.add_argument("--rounds", type=positive_int, default=100_000, help="schedule: rounds T (default 10^5)")
+    p.add_argument("--no-cvxpy", action="store_true", help="schedule: skip cvxpy (about 30 s at T = 10^5)")
+    p.add_argument("--threads", type=positive_int, help="engine: torch threads (default: torch's)")
+    p.add_argument("--elements", type=positive_int, default=10**7, help="quantize: float32 elements (10^7)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    parts = PARTS if args.part == "all" else (args.part,)
+    results: dict[str, Any] = {}
+    texts = []
+    for part in parts:
+        if part == "theory":
+            from fedquant.theory.bench import bench_theory, format_bench
+
+            results[part] = bench_theory()
+            texts.append(format_bench(results[part]))
+        elif part == "schedule":
+            from fedquant.optimizer.bench import bench_schedule
+            from fedquant.optimizer.bench import format_bench as fmt
+
+            results[part] = bench_schedule(args.rounds, with_cvxpy=not args.no_cvxpy)
+            texts.append(fmt(results[part]))
+        elif part == "engine":
+            from fedquant.validation.bench_engine import bench_engines
+            from fedquant.validation.bench_engine import format_bench as fmt
+
+            results[part] = [bench_engines("mlp", threads=args.threads),
+                             bench_engines("cnn", rounds=10, threads=args.threads)]
+            texts.append(fmt(results[part]))
+        else:
+            from fedquant.validation.bench_quantize import bench_quantize
+            from fedquant.validation.bench_quantize import format as fmt
+
+            results[part] = bench_quantize(n=args.elements)
+            texts.append(fmt(results[part]))
+    if args.format == "json":
+        emit_json(results)
+    else:
+        print("\n\n".join(texts))
+    return 0
