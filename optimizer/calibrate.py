@@ -3,7 +3,9 @@
 Every baseline has one knob whose effect on the total bits of a replayed trajectory is monotone (s_0 of
 AdaQuantFL and of the loss rule, q_min of DAdaQuant: more bits as it grows; FedDQ's resolution δ: fewer).
 Totals are step functions of the knob, so we bisect (in log space) for the knob value with the largest
-total that still fits, keeping the best feasible point seen. The replay is the problem's trajectory: on a
+total that still fits, keeping the best feasible point seen; among points that spend the same bits the one
+with the lower objective wins (levels that do not fill their code width cost the same bits for more
+error). The replay is the problem's trajectory: on a
 real run the trajectory depends on the schedule, so validation adds a budget guard (rules/base.py).
 """
 
@@ -40,7 +42,8 @@ def calibrate(make: Callable[[float], LevelRule], problem: ScheduleProblem, lo: 
         sched = replay(make(math.exp(mid)), problem)
         if sched.total_bits <= budget:
             a = mid
-            if sched.total_bits > best.total_bits:
+            # most bits first; at equal bits the lower objective (e.g. q = 7 rather than 4 levels at 3 bits)
+            if (sched.total_bits, -sched.objective) > (best.total_bits, -best.objective):
                 best_knob, best = math.exp(mid), sched
         else:
             b = mid

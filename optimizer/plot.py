@@ -10,12 +10,10 @@ from .schedules import Schedule
 
 
 def plot_schedules(schedules: list[Schedule], path: str | Path) -> Path:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend (a notebook's inline) is untouched
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, (ax_b, ax_r) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, constrained_layout=True)
+    fig = Figure(figsize=(10, 6), constrained_layout=True)
+    ax_b, ax_r = fig.subplots(2, 1, sharex=True)
     t = np.arange(schedules[0].rounds)
     styles = ["-", "--", "-.", ":"]
     for n, s in enumerate(schedules):
@@ -36,5 +34,4 @@ def plot_schedules(schedules: list[Schedule], path: str | Path) -> Path:
     ax_r.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.08, 1.0))
     out = Path(path)
     fig.savefig(out, dpi=110)
-    plt.close(fig)
     return out

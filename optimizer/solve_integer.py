@@ -7,8 +7,9 @@ g_{ij} = W_i (f(b_min + j − 1) − f(b_min + j)), j = 1..b_max − b_min, decr
   allocation with unit steps, for which taking the M largest marginal gains (M = increments the budget
   buys) is optimal — the greedy/marginal-allocation theorem (Gross 1956; Ibaraki & Katoh, *Resource
   Allocation Problems*, MIT Press 1988, Thm 4.1.1). The M-th largest gain is found exactly by bisection over
-  the float64 bit patterns with per-increment sorted rows (no full sort of the n·J gains), ties broken by
-  item index, so the result is exact and deterministic; O(n log n + J·64·log n).
+  the float64 bit patterns with per-increment sorted rows (no full sort of the n·J gains); increments tied at
+  the threshold are spread evenly over the tied items in index order (any choice among ties is optimal;
+  this one spends a flat trajectory evenly), so the result is exact and deterministic; O(n log n + J·64·log n).
 * Unequal unit costs (blocks of different sizes, or some zero-range blocks): a knapsack, NP-hard in general.
   We take increments in decreasing gain-per-bit order (the Lagrangian solution for the multiplier μ* at which
   the budget binds), repair greedily with what is left, and certify the result with the Lagrangian dual
@@ -49,8 +50,16 @@ def _count_greater(rows: np.ndarray, value: float) -> int:
     return int(sum(n - np.searchsorted(row, value, side="right") for row in rows))
 
 
-def top_increments(weight: np.ndarray, gains: np.ndarray, m: int) -> np.ndarray:
-    """Increments per item when the m largest products weight_i·gains_j are taken (ties: lowest index)."""
+TIES = ("spread", "first")
+
+
+def top_increments(weight: np.ndarray, gains: np.ndarray, m: int, ties: str = "spread") -> np.ndarray:
+    """Increments per item when the m largest products weight_i·gains_j are taken.
+
+    Increments tied at the threshold go to tied items spread evenly in index order (``ties="spread"``) or to
+    the lowest indices (``"first"``: what a planner re-solving every round wants, to spend now rather than
+    later when it cannot tell the difference).
+    """
     n, J = weight.size, gains.size
     if m <= 0 or J == 0:
         return np.zeros(n, dtype=np.int64)
@@ -73,20 +82,24 @@ def top_increments(weight: np.ndarray, gains: np.ndarray, m: int) -> np.ndarray:
     hist = np.bincount(np.asarray(starts), minlength=n + 1)
     inc_sorted = np.cumsum(hist)[:n]  # position p gets one increment for every row whose suffix covers it
     remaining = m - int(sum(n - s for s in starts))
-    if remaining > 0:  # fill with products equal to θ, lowest item index first
+    if remaining > 0:  # fill with products equal to θ, spread evenly over the tied items in index order
         tied: list[int] = []
         for row, start in zip(rows, starts, strict=True):
             first = int(np.searchsorted(row, theta, side="left"))
             tied.extend(range(first, start))
-        tied_items = np.asarray(sorted(set(tied), key=lambda pos: order[pos]), dtype=np.int64)[:remaining]
-        inc_sorted[tied_items] += 1
+        tied_sorted = np.asarray(sorted(set(tied), key=lambda pos: order[pos]), dtype=np.int64)
+        if ties == "first":
+            pick = np.arange(remaining)
+        else:
+            pick = np.floor((np.arange(remaining) + 0.5) * tied_sorted.size / remaining).astype(np.int64)
+        inc_sorted[tied_sorted[pick]] += 1
     inc = np.empty(n, dtype=np.int64)
     inc[order] = inc_sorted
     return inc
 
 
 def solve_integer(weight: np.ndarray, unit_cost: np.ndarray, budget: float, bits_min: int,
-                  bits_max: int) -> IntegerSolution:
+                  bits_max: int, ties: str = "spread") -> IntegerSolution:
     """Optimal (or certified) integer widths for items with weights W, unit costs u and a budget in bits.
 
     ``budget`` is what the code widths may spend in all (Σ u_i b_i ≤ budget); side information is the
@@ -109,7 +122,7 @@ def solve_integer(weight: np.ndarray, unit_cost: np.ndarray, budget: float, bits
         return IntegerSolution(np.zeros(0, dtype=np.int64), 0.0, 0.0, "no active blocks")
     if np.all(unit_cost == unit_cost[0]):
         m = int(np.floor(spare / unit_cost[0] + 1e-9))
-        bits = bits_min + top_increments(weight, gains, m)
+        bits = bits_min + top_increments(weight, gains, m, ties)
         obj = value(bits)
         return IntegerSolution(bits, obj, obj, "marginal allocation, exact (equal unit costs)")
     # unequal costs: increments in decreasing gain per bit; prefix = Lagrangian solution at μ*

@@ -35,14 +35,14 @@ def side_bits(problem: ScheduleProblem) -> float:
     return float(block_bits(problem, np.zeros(problem.range_.shape)).sum())
 
 
-def solve(problem: ScheduleProblem, granularity: str | None = None) -> Schedule:
+def solve(problem: ScheduleProblem, granularity: str | None = None, ties: str = "spread") -> Schedule:
     if problem.budget_bits is None:
         raise InvalidArgument("budget_bits", "a budget: the optimal schedule is solved for one", None)
     gran = granularity or default_granularity(problem)
     items = make_items(problem, gran)
     code_budget = problem.budget_bits - side_bits(problem)
     if problem.cost in ("fixed", "qsgd"):
-        sol = solve_integer(items.weight, items.unit_cost, code_budget, problem.bits_min, problem.bits_max)
+        sol = solve_integer(items.weight, items.unit_cost, code_budget, problem.bits_min, problem.bits_max, ties)
         levels = items.expand(problem, 2.0**sol.bits - 1.0)
         params = {"granularity": gran, "gap": sol.gap, "lower_bound": sol.lower_bound}
         made_by = sol.method

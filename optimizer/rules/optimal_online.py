@@ -71,7 +71,7 @@ def optimal_online(granularity: str = "round") -> LevelRule:
         # the plan may assume later rounds cost their minimum with every block active (ranges may be 0 now)
         problem = problem.with_budget(max(remaining, 1.0))
         try:
-            plan = solve(problem, granularity)
+            plan = solve(problem, granularity, ties="first")  # indifferent between now and later: spend now
             levels = plan.levels[0]
         except ValueError:  # nothing left beyond the minimum: everything at bits_min
             levels = np.full(obs.range_.shape, 2.0**ctx.bits_min - 1.0)

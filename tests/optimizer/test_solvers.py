@@ -56,7 +56,15 @@ def test_integer_matches_brute_force(n, bmin, span, equal, data):
         assert sol.gap == pytest.approx(0.0, abs=1e-12 * best)
 
 
-def test_top_increments_takes_exactly_m_with_ties_by_index():
+def test_tied_increments_are_spread_evenly():
+    gains = increment_gains(1, 4)
+    inc = top_increments(np.ones(6), gains, 3)  # six tied items, three first increments to hand out
+    assert np.array_equal(inc, [0, 1, 0, 1, 0, 1])
+    inc = top_increments(np.ones(6), gains, 9)  # all six first increments, then three of the second
+    assert np.array_equal(inc, [1, 2, 1, 2, 1, 2])
+
+
+def test_top_increments_takes_the_largest_products():
     gains = increment_gains(1, 4)  # 3 increments per item
     w = np.array([1.0, 1.0, 1.0, 2.0])  # three tied items
     inc = top_increments(w, gains, 5)
