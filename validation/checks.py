@@ -122,6 +122,9 @@ def check_ranking(predicted: dict[str, float], measured: dict[str, float]) -> di
     x = np.array([predicted[s] for s in names])
     y = np.array([measured[s] for s in names])
     tau, pvalue = kendalltau(x, y)
+    if not math.isfinite(tau):  # one side is constant: no order to compare (and NaN is not valid JSON)
+        return {"predicted": None, "measured": None, "tolerance": None, "holds": None,
+                "note": "Kendall τ undefined: every scheme has the same predicted objective or the same final loss"}
     order_pred = [names[i] for i in np.argsort(x, kind="stable")]
     order_meas = [names[i] for i in np.argsort(y, kind="stable")]
     return {"predicted": order_pred, "measured": order_meas, "tolerance": "Kendall τ > 0",

@@ -13,6 +13,7 @@ finished runs and ``--resume`` redoes only what is missing. Same configuration, 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -32,15 +33,24 @@ from . import fedavg
 from .config import ExperimentConfig
 from .estimate import estimate
 from .plan import Plan, make_plan
-from .setup import SeedSetup, build
+from .setup import SeedSetup, build, load_data
 
 FORMAT = 1
+
+
+@functools.cache
+def file_mode() -> int:
+    """The mode ``open()`` would give a new file (0o666 minus the umask); mkstemp's own is 0o600."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w", newline="") as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -80,6 +90,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
 def prepare(config: ExperimentConfig, out: Path, resume: bool) -> None:
     """Check the configuration and the output folder before anything is written."""
     config.checked()
+    for seed in config.seeds:  # a split the data cannot give (shards:K > classes, more clients than samples)
+        load_data(config, seed)
     if out.exists() and not out.is_dir():
         raise InvalidArgument("out", "a folder (or a path where one can be made)", str(out))
     existing = out / "config.json"

@@ -27,6 +27,7 @@ import torch
 from fedquant.optimizer.rules.base import Context, LevelRule, Observation
 from fedquant.theory import numeric
 from fedquant.theory.conventions import FLOAT_BITS, SIDE_INFO_BITS
+from fedquant.theory.errors import InvalidArgument
 
 from .codec import elias, fixed
 from .engines import Engine
@@ -101,6 +102,9 @@ def run(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objective: O
         p = sizes[chosen] / sizes[chosen].sum()
         acc, test_loss = objective.test(w)
         updates = engine.local_updates(w, list(chosen), t)
+        if not (np.isfinite(loss_now) and bool(torch.isfinite(updates).all())):
+            raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed "
+                                  f"{seed} diverged by round {t}: non-finite loss or client updates)")
         ranges = np.array([[float(u[s].max() - u[s].min()) for s in slices] for u in updates])
         out.block_ranges.append(np.sqrt(np.sum((p**2)[:, None] * ranges**2, axis=0) / np.sum(p**2)))
         row: dict[str, Any] = {
@@ -187,6 +191,9 @@ def run(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objective: O
         row["loss_after"] = loss_now
         row["accuracy_after"] = objective.test(w)[0]
         out.rows.append(row)
+    if not np.isfinite(loss_now):
+        raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed {seed} "
+                              f"diverged in its last round: non-finite loss)")
     out.final_w = w
     if rule is not None and isinstance(state, dict):
         out.guard_clipped = int(state.get("clipped", 0))

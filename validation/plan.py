@@ -19,7 +19,7 @@ import numpy as np
 from fedquant.optimizer import ScheduleProblem, fit, read_trace
 from fedquant.optimizer.registry import build, pinned
 from fedquant.optimizer.rules.base import Context, LevelRule, budget_guard, context_of
-from fedquant.optimizer.schedule import Schedule
+from fedquant.optimizer.schedules import Schedule
 from fedquant.theory.conventions import FLOAT_BITS
 
 from .fedavg import RunOutput

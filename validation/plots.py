@@ -82,7 +82,10 @@ def _save(fig: Any, path: Path, plt: Any) -> Path:
     import os
     import tempfile
 
+    from .experiment import file_mode
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.fchmod(fd, file_mode())
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=100, metadata={"Software": None})

@@ -147,7 +147,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         dacc = s.get("accuracy_cost_vs_none")
         lines.append(f"{name:<16}{s['total_bits'] / 1e6:>10.3f}{s['total_bytes'] / 1e6:>11.3f}"
                      f"{s['final_accuracy']:>10.4f}{s['final_loss']:>11.4f}{reached:>16}"
-                     f"{'–' if dacc is None else format(-dacc, '+.4f'):>13}")
+                     f"{'–' if dacc is None else format(0.0 - dacc, '+.4f'):>13}")
     return "\n".join(lines)
 
 
@@ -199,7 +199,7 @@ def report_markdown(config: ExperimentConfig, plans: dict[int, Any], summary: di
         dl = r["loss_cost_vs_none"]
         da = r["accuracy_cost_vs_none"]
         dl_txt = "–" if dl is None else f"{dl:+.4f}"
-        da_txt = "–" if da is None else f"{-da:+.4f}"
+        da_txt = "–" if da is None else f"{0.0 - da:+.4f}"
         out.append(f"| {r['scheme']} | {r['seed']} | {r['final_loss']:.4f} | {dl_txt} | "
                    f"{r['final_accuracy']:.4f} | {da_txt} | {r['total_bits'] / 1e6:.3f} |")
     out += ["", "## Estimated constants (pilot iterates)", "", "| seed | L | σ² | ζ² | gap f(w₀) |",

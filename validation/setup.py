@@ -42,12 +42,17 @@ class SeedSetup:
         return max(self.local.steps_for(int(n)) for n in self.sizes)
 
 
-def build(config: ExperimentConfig, seed: int) -> SeedSetup:
+def load_data(config: ExperimentConfig, seed: int) -> tuple[Dataset, Partition]:
+    """The seed's dataset and partition (raises InvalidArgument for a split the data cannot give)."""
     options = dict(config.dataset_options)
     if config.dataset == "synthetic" and parse_partition(config.partition).kind == "natural":
         options.setdefault("clients", config.clients)
     dataset = load_dataset(config.dataset, seed=seed, **options)
-    partition = make_partition(config.partition, dataset, config.clients, seed)
+    return dataset, make_partition(config.partition, dataset, config.clients, seed)
+
+
+def build(config: ExperimentConfig, seed: int) -> SeedSetup:
+    dataset, partition = load_data(config, seed)
     model = build_model(config.model, dataset, seed=seed)
     w0 = torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone()
     x = torch.from_numpy(np.ascontiguousarray(dataset.x_train))
