@@ -94,7 +94,7 @@ def bound_for_run(run: dict[str, Any], constants: dict[str, float], lr: float, l
                    terms={name: float(numeric.functions()[f"bound_nonconvex_{name}"](*args, quant_sum))
                           for name in ("initial_gap", "sgd_noise", "drift", "quantization")})
     else:
-        out.update(predicted=None, ratio=None, holds=False)
+        out.update(predicted=None, ratio=None, holds=None)
     return out
 
 
@@ -104,7 +104,7 @@ def check_bound(per_run: list[dict[str, Any]]) -> dict[str, Any]:
         worst = max(b["eta_L_tau"] for b in per_run)
         limit = min(b["step_size_limit"] for b in per_run)
         return {"predicted": None, "measured": float(np.mean([b["measured"] for b in per_run])), "tolerance": 0.0,
-                "holds": False, "applies": False,
+                "holds": None, "applies": False,
                 "note": f"the estimated constants break the step-size conditions (ηLτ = {worst:.3g} > 1/2; "
                         f"the bound needs lr ≤ {limit:.3g}): the bound does not apply to this configuration"}
     return {"predicted": float(np.mean([b["predicted"] for b in applied])),

@@ -33,7 +33,7 @@ class ExperimentConfig:
     quantizer: str = "stochastic"
     blocks: str = "model"
     schemes: tuple[str, ...] = DEFAULT_SCHEMES
-    budget: str = "auto"  # "auto" (what fixed:4 spends) or a number of bits
+    budget: str = "auto"  # "auto" (what fixed:4 spends), "fixed:B" (what B bits per coordinate spend), or bits
     criterion: str = "nonconvex"
     target_accuracy: float | None = None  # default: 95 % of the unquantized run's final accuracy, per seed
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -86,13 +86,7 @@ class ExperimentConfig:
                 parse_scheme(s, "schemes")
         if len(set(self.schemes)) != len(self.schemes):
             raise InvalidArgument("schemes", "each scheme once", ",".join(self.schemes))
-        if self.budget != "auto":
-            try:
-                b = float(self.budget)
-            except ValueError:
-                raise InvalidArgument("budget", "auto or a positive number of bits", self.budget) from None
-            if not (math.isfinite(b) and b > 0):
-                raise InvalidArgument("budget", "auto or a positive number of bits", self.budget)
+        budget_bits_per_coordinate(self.budget)
         if self.criterion not in CRITERIA:
             raise InvalidArgument("criterion", f"one of {', '.join(CRITERIA)}", self.criterion)
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
@@ -139,6 +133,31 @@ class ExperimentConfig:
 
     def with_(self, **changes: Any) -> ExperimentConfig:
         return replace(self, **changes)
+
+
+BUDGET_ALLOWED = ("auto (what fixed:4 spends), fixed:B (what B bits per coordinate spend, 1 ≤ B ≤ 16, B may be "
+                  "fractional: fixed:1.5) or a positive number of bits")
+
+
+def budget_bits_per_coordinate(budget: str) -> float | None:
+    """The code width a budget spec stands for (4 for auto), or None when it is a number of bits."""
+    if budget == "auto":
+        return 4.0
+    if budget.startswith("fixed:"):
+        try:
+            width = float(budget.split(":", 1)[1])
+        except ValueError:
+            raise InvalidArgument("budget", BUDGET_ALLOWED, budget) from None
+        if not (math.isfinite(width) and 1 <= width <= 16):
+            raise InvalidArgument("budget", BUDGET_ALLOWED, budget)
+        return width
+    try:
+        bits = float(budget)
+    except ValueError:
+        raise InvalidArgument("budget", BUDGET_ALLOWED, budget) from None
+    if not (math.isfinite(bits) and bits > 0):
+        raise InvalidArgument("budget", BUDGET_ALLOWED, budget)
+    return None
 
 
 def _int(name: str, value: Any, low: int, high: int | None = None) -> None:

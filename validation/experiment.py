@@ -114,7 +114,12 @@ def seed_jobs(config: ExperimentConfig, out: Path, seed: int) -> list[str]:
     return [s for s in config.schemes if not run_file(out, seed, s).exists()]
 
 
-def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None = None,
+#: torch threads of every run: results depend on the thread count (summation order), so it is fixed; seeds
+#: run in parallel processes instead (``jobs``), one thread each, which also uses a 2-core machine best
+RUN_THREADS = 1
+
+
+def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None = RUN_THREADS,
              on_run: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
     """Pilot, plan and every missing run of one seed; returns the plan record."""
     with torch_threads(threads):
@@ -182,9 +187,9 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, resume: bool = 
             for seed in config.seeds:
                 run_seed(config, out, seed, on_run=lambda s, k, sec: bar.update(1))
         else:
+            counts = {seed: len(seed_jobs(config, out, seed)) for seed in config.seeds}
             with ProcessPoolExecutor(max_workers=jobs, initializer=_single_thread) as pool:
-                futures = {pool.submit(run_seed, config, out, seed, 1): len(seed_jobs(config, out, seed))
-                           for seed in config.seeds}
+                futures = {pool.submit(run_seed, config, out, seed): counts[seed] for seed in config.seeds}
                 for fut in as_completed(futures):
                     fut.result()
                     bar.update(futures[fut])

@@ -9,7 +9,8 @@ p_i = n_i/Σ_{j∈S_t} n_j. Beside it the unquantized aggregate w̄_{t+1} = w_t 
 for the one-step check of the quantization lemma.
 
 Bits per block are the theory's formula (``QuantizedBlock.bits_formula``: bits_fixed or bits_qsgd) and bytes
-are the encoded message lengths; a block of zero range sends its side information only (64 bits, 8 bytes).
+are the encoded message lengths; a block of zero range (a constant) sends its side information only, at the
+planner's cost for levels 0 (64 bits for the range quantizers).
 The unquantized reference ``none`` sends float32: 32·d bits. The optional downlink quantizes the broadcast
 aggregate at a fixed width (FedAQ-style), applied by server and clients alike.
 """
@@ -24,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedquant.optimizer.objective import bits_function
 from fedquant.optimizer.rules.base import Context, LevelRule, Observation
 from fedquant.theory import numeric
-from fedquant.theory.conventions import FLOAT_BITS, SIDE_INFO_BITS
+from fedquant.theory.conventions import FLOAT_BITS
 from fedquant.theory.errors import InvalidArgument
 
 from .codec import elias, fixed
@@ -88,6 +90,12 @@ def run(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objective: O
     """Run ``rounds`` (default spec.rounds) rounds of FedAvg; ``rule`` None is the unquantized reference."""
     T = spec.rounds if rounds is None else rounds
     quantizer: Quantizer | None = None if rule is None else get_quantizer(spec.quantizer)
+    # the planner's cost of a constant block (levels 0), so plan, guard and run count it alike
+    bits_of = bits_function("qsgd" if spec.quantizer == "qsgd" else "fixed")
+
+    def zero_cost(d_k: int) -> float:
+        return float(bits_of(d_k, 0))
+
     block_sizes = np.array([s.stop - s.start for s in slices], dtype=np.int64)
     d = int(block_sizes.sum())
     state = None if rule is None else rule.init(context)
@@ -139,13 +147,14 @@ def run(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objective: O
                 c_err = c_bound = c_scale = 0.0
                 for k, sl in enumerate(slices):
                     x = updates[j, sl]
-                    if ranges[j, k] == 0.0:  # side information only: the block is its own minimum
+                    if ranges[j, k] == 0.0:  # a constant block: its side information alone describes it
                         deq[j, sl] = x
-                        c_bits += SIDE_INFO_BITS
-                        c_bytes += SIDE_INFO_BITS // 8
-                        c_ent += SIDE_INFO_BITS // 8
+                        zero_bits = int(zero_cost(int(block_sizes[k])))
+                        c_bits += zero_bits
+                        c_bytes += -(-zero_bits // 8)
+                        c_ent += -(-zero_bits // 8)
                         continue
-                    q = quantizer(x, int(levels[j, k]), gen)
+                    q = quantizer(x, int(np.rint(levels[j, k])), gen)
                     message = fixed.encode(q)
                     received = fixed.decode(message)
                     deq[j, sl] = received.dequantize()

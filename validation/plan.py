@@ -22,6 +22,7 @@ from fedquant.optimizer.rules.base import Context, LevelRule, budget_guard, cont
 from fedquant.optimizer.schedules import Schedule
 from fedquant.theory.conventions import FLOAT_BITS
 
+from .config import budget_bits_per_coordinate
 from .fedavg import RunOutput
 from .setup import SeedSetup
 
@@ -89,17 +90,30 @@ def planning_problem(setup: SeedSetup, pilot: RunOutput | None, budget: float | 
     return problem, forecasts
 
 
-def auto_budget(setup: SeedSetup) -> float:
-    """Bits fixed:4 spends over the run with every block active (deterministic, no run needed)."""
+def fixed_budget(setup: SeedSetup, width: float) -> float:
+    """Bits a fixed code of ``width`` bits per coordinate spends over the run, every block active.
+
+    The theory's bit formula at s = 2^width − 1 for whole widths (auto = fixed:4); for a fractional width the
+    side information plus width bits per coordinate (fixed:1.5 is halfway between fixed:1 and fixed:2).
+    """
     from fedquant.optimizer.objective import bits_function
 
-    per_client = float(np.sum(bits_function(cost_model(setup.config.quantizer))(setup.block_sizes, 15.0)))
+    cost = bits_function(cost_model(setup.config.quantizer))
+    lo, hi = int(np.floor(width)), int(np.ceil(width))
+    at_lo = float(np.sum(cost(setup.block_sizes, 2.0**lo - 1.0)))
+    at_hi = float(np.sum(cost(setup.block_sizes, 2.0**hi - 1.0)))
+    per_client = at_lo + (width - lo) * (at_hi - at_lo)
     return setup.config.rounds * setup.spec.per_round * per_client
+
+
+def budget_of(setup: SeedSetup) -> float:
+    width = budget_bits_per_coordinate(setup.config.budget)
+    return fixed_budget(setup, width) if width is not None else float(setup.config.budget)
 
 
 def make_plan(setup: SeedSetup, pilot: RunOutput | None) -> Plan:
     cfg = setup.config
-    budget = auto_budget(setup) if cfg.budget == "auto" else float(cfg.budget)
+    budget = budget_of(setup)
     free, forecasts = planning_problem(setup, pilot, None)
     bounded = free.with_budget(budget)
     rules: dict[str, LevelRule] = {}

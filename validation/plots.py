@@ -1,4 +1,8 @@
-"""The experiment's plots (matplotlib, Agg): accuracy vs bits, levels and range per round, predictions."""
+"""The experiment's plots: accuracy vs bits, levels and range per round, predictions vs measurements.
+
+Drawn on ``matplotlib.figure.Figure`` objects (no pyplot, no backend switch), so calling this from a notebook
+leaves its inline figures alone.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,7 @@ from .config import ExperimentConfig
 
 def write_plots(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tuple[str, int], Any],
                 summary: dict[str, Any], out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     paths = []
     seed = config.seeds[0]
@@ -23,7 +24,8 @@ def write_plots(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tupl
     def series(scheme: str, key: str) -> np.ndarray:
         return np.array([r[key] for r in runs[(scheme, seed)]["rows"]], dtype=float)
 
-    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    fig = Figure(figsize=(8, 4.5), constrained_layout=True)
+    ax = fig.subplots()
     for scheme in config.schemes:
         ax.plot(np.cumsum(series(scheme, "bits")) / 1e6, series(scheme, "accuracy_after"), label=scheme)
     ax.set_xscale("log")
@@ -31,9 +33,10 @@ def write_plots(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tupl
     ax.set_ylabel("test accuracy")
     ax.set_title(f"accuracy vs bits (seed {seed})")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    paths.append(_save(fig, out / "accuracy_vs_bits.png", plt))
+    paths.append(_save(fig, out / "accuracy_vs_bits.png"))
 
-    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    fig = Figure(figsize=(8, 4.5), constrained_layout=True)
+    ax = fig.subplots()
     for scheme in config.schemes:
         if scheme != "none":
             ax.step(np.arange(config.rounds), series(scheme, "bit_width"), where="mid", label=scheme)
@@ -41,9 +44,10 @@ def write_plots(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tupl
     ax.set_ylabel("bits per coordinate")
     ax.set_title(f"code width per round (seed {seed}, criterion {config.criterion})")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    paths.append(_save(fig, out / "levels.png", plt))
+    paths.append(_save(fig, out / "levels.png"))
 
-    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    fig = Figure(figsize=(8, 4.5), constrained_layout=True)
+    ax = fig.subplots()
     for scheme in config.schemes:
         ax.plot(series(scheme, "range"), label=scheme)
     ax.set_yscale("log")
@@ -51,9 +55,10 @@ def write_plots(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tupl
     ax.set_ylabel("update range R_t (p²-weighted RMS)")
     ax.set_title(f"range of the client updates (seed {seed})")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    paths.append(_save(fig, out / "range.png", plt))
+    paths.append(_save(fig, out / "range.png"))
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(10, 4.2), constrained_layout=True)
+    a1, a2 = fig.subplots(1, 2)
     rank = summary["checks"]["ranking"]
     if rank.get("predicted_objective"):
         for name, pred in rank["predicted_objective"].items():
@@ -74,11 +79,11 @@ def write_plots(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tupl
     a2.set_xlabel("bound d R²/(4s²) per client and round")
     a2.set_ylabel("measured ‖Q(Δ) − Δ‖²")
     a2.set_title("quantization error vs its bound")
-    paths.append(_save(fig, out / "predicted_vs_measured.png", plt))
+    paths.append(_save(fig, out / "predicted_vs_measured.png"))
     return paths
 
 
-def _save(fig: Any, path: Path, plt: Any) -> Path:
+def _save(fig: Any, path: Path) -> Path:
     import os
     import tempfile
 
@@ -91,6 +96,5 @@ def _save(fig: Any, path: Path, plt: Any) -> Path:
         fig.savefig(tmp, dpi=100, metadata={"Software": None})
         os.replace(tmp, path)
     finally:
-        plt.close(fig)
         Path(tmp).unlink(missing_ok=True)
     return path

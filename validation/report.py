@@ -139,13 +139,15 @@ def _n(v: Any, fmt: str = ".4g") -> str:
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    lines = [f"{'scheme':<16}{'bits (M)':>10}{'bytes (MB)':>11}{'final acc':>10}{'final loss':>11}"
+    budget = float(np.mean(list(summary["budget_bits"].values())))
+    lines = [f"{'scheme':<16}{'bits (M)':>10}{'of budget':>10}{'bytes (MB)':>11}{'final acc':>10}{'final loss':>11}"
              f"{'bits→target (M)':>16}{'Δacc vs none':>13}"]
     for name, s in summary["schemes"].items():
         btt = _n(None if s["bits_to_target"] is None else s["bits_to_target"] / 1e6, ".3g")
         reached = f"{btt} ({s['reached_target']}/{len(summary['config']['seeds'])})"
         dacc = s.get("accuracy_cost_vs_none")
-        lines.append(f"{name:<16}{s['total_bits'] / 1e6:>10.3f}{s['total_bytes'] / 1e6:>11.3f}"
+        lines.append(f"{name:<16}{s['total_bits'] / 1e6:>10.3f}{100 * s['total_bits'] / budget:>9.1f}%"
+                     f"{s['total_bytes'] / 1e6:>11.3f}"
                      f"{s['final_accuracy']:>10.4f}{s['final_loss']:>11.4f}{reached:>16}"
                      f"{'–' if dacc is None else format(0.0 - dacc, '+.4f'):>13}")
     return "\n".join(lines)

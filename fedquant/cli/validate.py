@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from ._common import emit_json, finite_float, parse_bits, positive_int
 
 HELP = "run FedAvg on real data with each schedule at equal bits and check the theory against it"
 
-FLAGS = {"schemes": "--schemes", "budget": "--budget", "seeds": "--seeds", "out": "--out", "resume": "--resume",
+FLAGS = {"preset": "--preset", "schemes": "--schemes", "budget": "--budget", "seeds": "--seeds", "out": "--out",
+         "resume": "--resume",
          "partition": "--partition", "alpha": "--partition", "classes_per_client": "--partition",
          "client_ids": "--partition", "target_accuracy": "--target-accuracy", "local_epochs": "--local-epochs",
          "local_steps": "--local-steps", "pilot_rounds": "--pilot-rounds", "downlink_bits": "--downlink-bits",
@@ -21,39 +23,38 @@ FLAGS = {"schemes": "--schemes", "budget": "--budget", "seeds": "--seeds", "out"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from fedquant.validation.config import DEFAULT_SCHEMES, ExperimentConfig
-
-    d = ExperimentConfig()
-    p = sub.add_parser("validate", help=HELP, description=HELP + ". The defaults are the embedded demo "
-                       "(digits, MLP, 10 clients, Dirichlet 0.5, three seeds).")
-    p.add_argument("--dataset", default=d.dataset, help="digits | mnist1d | synthetic (all generated offline)")
-    p.add_argument("--model", default=d.model, help="logreg | mlp | cnn")
-    p.add_argument("--clients", type=positive_int, default=d.clients)
-    p.add_argument("--participation", type=finite_float, default=d.participation,
-                   help="fraction of clients sampled per round, in (0, 1]")
-    p.add_argument("--partition", default=d.partition, help="iid | dirichlet:A | shards:K | natural (synthetic)")
-    p.add_argument("--rounds", type=positive_int, default=d.rounds)
+    p = sub.add_parser("validate", help=HELP, description=HELP + ". With no flags it runs the embedded demo "
+                       "(digits, MLP, 10 clients, Dirichlet 0.5, three seeds); --preset stress is a regime where "
+                       "quantization measurably hurts. Flags override the preset.")
+    p.add_argument("--preset", default="demo", help="demo (the default) | stress")
+    p.add_argument("--dataset", help="digits | mnist1d | synthetic (all generated offline)")
+    p.add_argument("--model", help="logreg | mlp | cnn")
+    p.add_argument("--clients", type=positive_int)
+    p.add_argument("--participation", type=finite_float, help="fraction of clients sampled per round, in (0, 1]")
+    p.add_argument("--partition", help="iid | dirichlet:A | shards:K | natural (synthetic)")
+    p.add_argument("--rounds", type=positive_int)
     local = p.add_mutually_exclusive_group()
     local.add_argument("--local-steps", type=positive_int, help="τ local SGD steps per round")
-    local.add_argument("--local-epochs", type=positive_int, help="local epochs per round (default 1)")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
-    p.add_argument("--lr", type=finite_float, default=d.lr)
-    p.add_argument("--momentum", type=finite_float, default=d.momentum)
-    p.add_argument("--quantizer", default=d.quantizer, help="stochastic | deterministic | qsgd")
-    p.add_argument("--blocks", default=d.blocks, help="model (one block) | tensor (one block per tensor)")
-    p.add_argument("--schemes", default=",".join(DEFAULT_SCHEMES),
-                   help="comma-separated: none, fixed:B, adaquantfl, dadaquant, feddq, feddq-loss, optimal, "
-                        "optimal-online, ... (none is the unquantized reference)")
-    p.add_argument("--budget", default="auto", help="auto (the bits fixed:4 spends) or bits: 4e7, 12Mb, 3MB")
-    p.add_argument("--criterion", choices=CRITERIA, default=d.criterion)
+    local.add_argument("--local-epochs", type=positive_int, help="local epochs per round (the demo: 1)")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=finite_float)
+    p.add_argument("--momentum", type=finite_float)
+    p.add_argument("--quantizer", help="stochastic | deterministic | qsgd")
+    p.add_argument("--blocks", help="model (one block) | tensor (one block per tensor)")
+    p.add_argument("--schemes", help="comma-separated: none, fixed:B, adaquantfl, dadaquant, feddq, feddq-loss, "
+                                     "optimal, optimal-online, ... (none is the unquantized reference)")
+    p.add_argument("--budget", help="auto (what fixed:4 spends), fixed:B (B bits per coordinate, e.g. fixed:1.5) "
+                                    "or bits: 4e7, 12Mb, 3MB")
+    p.add_argument("--criterion", choices=CRITERIA)
     p.add_argument("--target-accuracy", type=finite_float, help="default: 95%% of the unquantized final accuracy")
-    p.add_argument("--seeds", default=",".join(map(str, d.seeds)))
-    p.add_argument("--engine", default=d.engine, help="vectorized | loop")
+    p.add_argument("--seeds", help="comma-separated seeds (the demo: 0,1,2)")
+    p.add_argument("--engine", help="vectorized (default) | loop")
     p.add_argument("--pilot-rounds", type=positive_int, help="unquantized rounds planned from (default T/5)")
     p.add_argument("--trace", help="plan from this trace CSV instead of a pilot")
     p.add_argument("--entropy", action="store_true", help="also measure Elias-coded bytes")
     p.add_argument("--downlink-bits", type=positive_int, help="quantize the broadcast too (off by default)")
-    p.add_argument("--jobs", type=positive_int, default=1, help="seeds in parallel processes (1 thread each)")
+    p.add_argument("--jobs", type=positive_int, help="seeds run in parallel processes, one torch thread each "
+                   "(default: min(cores, seeds)); results do not depend on it")
     p.add_argument("--out", default="runs/validate", help="output folder (default runs/validate)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--no-progress", action="store_true")
@@ -69,20 +70,35 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _budget(text: str) -> str:
+    if text == "auto" or text.startswith("fixed:"):
+        return text
+    return repr(parse_bits(text, "budget"))
+
+
 def config_from(args: argparse.Namespace):
     from fedquant.validation.config import ExperimentConfig
+    from fedquant.validation.presets import preset
 
-    budget = "auto" if args.budget == "auto" else repr(parse_bits(args.budget, "budget"))
-    epochs = args.local_epochs if args.local_epochs is not None else (None if args.local_steps else 1)
-    return ExperimentConfig(
-        dataset=args.dataset, model=args.model, clients=args.clients, participation=args.participation,
-        partition=args.partition, rounds=args.rounds, local_steps=args.local_steps, local_epochs=epochs,
-        batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, quantizer=args.quantizer,
-        blocks=args.blocks, schemes=tuple(s.strip() for s in args.schemes.split(",") if s.strip()), budget=budget,
-        criterion=args.criterion, target_accuracy=args.target_accuracy, seeds=_seeds(args.seeds),
-        engine=args.engine, pilot_rounds=args.pilot_rounds, entropy=args.entropy,
-        downlink_bits=args.downlink_bits, trace=args.trace,
-    ).checked()
+    values = preset(args.preset)
+    given = {
+        "dataset": args.dataset, "model": args.model, "clients": args.clients, "participation": args.participation,
+        "partition": args.partition, "rounds": args.rounds, "batch_size": args.batch_size, "lr": args.lr,
+        "momentum": args.momentum, "quantizer": args.quantizer, "blocks": args.blocks, "criterion": args.criterion,
+        "target_accuracy": args.target_accuracy, "engine": args.engine, "pilot_rounds": args.pilot_rounds,
+        "downlink_bits": args.downlink_bits, "trace": args.trace,
+        "schemes": None if args.schemes is None else tuple(s.strip() for s in args.schemes.split(",") if s.strip()),
+        "budget": None if args.budget is None else _budget(args.budget),
+        "seeds": None if args.seeds is None else _seeds(args.seeds),
+    }
+    values.update({k: v for k, v in given.items() if v is not None})
+    if args.local_steps is not None:
+        values.update(local_steps=args.local_steps, local_epochs=None)
+    elif args.local_epochs is not None:
+        values.update(local_epochs=args.local_epochs, local_steps=None)
+    if args.entropy:
+        values["entropy"] = True
+    return ExperimentConfig(**values).checked()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     except InvalidArgument as err:
         raise err.with_argument(FLAGS.get(err.argument, "--" + err.argument.replace("_", "-"))) from None
     try:
-        summary = run_experiment(cfg, out, resume=args.resume, jobs=args.jobs,
+        jobs = args.jobs if args.jobs is not None else max(1, min(os.cpu_count() or 1, len(cfg.seeds)))
+        summary = run_experiment(cfg, out, resume=args.resume, jobs=jobs,
                                  progress=not args.no_progress and sys.stderr.isatty())
     except KeyboardInterrupt:
         print(f"fedquant validate: interrupted; finished runs are kept in {out} — rerun with --resume",

@@ -20,7 +20,7 @@ from fedquant.theory.errors import InvalidArgument
 from fedquant.validation import fedavg
 from fedquant.validation.codec import fixed as fixed_codec
 from fedquant.validation.config import ExperimentConfig
-from fedquant.validation.plan import auto_budget, make_plan
+from fedquant.validation.plan import fixed_budget, make_plan
 from fedquant.validation.quantize import get_quantizer
 from fedquant.validation.rng import torch_generator
 from fedquant.validation.setup import SeedSetup, build
@@ -229,7 +229,7 @@ def test_calibrated_schemes_never_exceed_the_budget(fraction: float) -> None:
     """Every calibrated scheme runs under the plan's budget guard: Σ bits ≤ budget, exactly (integers)."""
     cfg = config()
     s = build(cfg, SEED)
-    budget = auto_budget(s) * fraction
+    budget = fixed_budget(s, 4.0) * fraction
     if fraction != 1.0:
         cfg = cfg.with_(budget=repr(budget))
         s = build(cfg, SEED)
@@ -254,7 +254,7 @@ def test_budget_guard_accounting_matches_the_run(blocks: str) -> None:
     run's, or the guard would let the run overspend. The guard has to cap rounds here (clipped > 0)."""
     s = build(config(model="mlp", blocks=blocks, rounds=4), SEED)
     p = make_plan(s, pilot_of(s))
-    budget = auto_budget(s)
+    budget = fixed_budget(s, 4.0)
     out = run(s, budget_guard(fixed_rule(8), budget), p.context)
     spent = sum(r["bits"] for r in out.rows)
     assert out.guard_clipped > 0
