@@ -144,8 +144,9 @@ def test_bound_does_not_apply_when_lr_L_tau_exceeds_one_half() -> None:
     assert per_run["eta_L_tau"] == pytest.approx(1.0)
     assert per_run["predicted"] is None
     assert per_run["step_size_limit"] == pytest.approx(float(numeric.step_size_limit(2.0, tau)))
+    assert per_run["holds"] is None  # not evaluated: n/a, not a failure
     res = check_bound([per_run])
-    assert res["applies"] is False and res["predicted"] is None
+    assert res["applies"] is False and res["predicted"] is None and res["holds"] is None
     assert "does not apply" in res["note"] and "1/2" in res["note"]
     json_safe(res)
 
