@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/fedquant bound
-	$(BIN)/fedquant schedule --scheme optimal --budget 2Mb --rounds 50 --clients 10 --d 26122 \
-		--range-model exp:0.2,0.97 --loss-model exp:2.3,0.97
+	rm -rf runs/demo runs/stress
+	$(BIN)/fedquant validate --out runs/demo
+	$(BIN)/fedquant validate --preset stress --out runs/stress
 
 test: lint pytest notebooks wheel-check
 
