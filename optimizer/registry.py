@@ -10,6 +10,7 @@ it; a knob given explicitly is used as is, and a schedule over budget is an erro
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,7 +89,6 @@ def build(spec: SchemeSpec | str, problem: ScheduleProblem) -> tuple[LevelRule, 
     p = spec.params
     name = spec.name
     budget = problem.budget_bits
-    s_top = 2.0**problem.bits_max
     if name == "optimal":
         sched = solve(problem, p.get("granularity"))  # type: ignore[arg-type]
         return plan_rule("optimal", sched.levels, sched.params), sched
@@ -107,29 +107,53 @@ def build(spec: SchemeSpec | str, problem: ScheduleProblem) -> tuple[LevelRule, 
             raise InvalidArgument("budget_bits", f"at least {sched.total_bits:.0f} bits, what {spec} spends",
                                   budget)
         return rule, sched
-    lo, hi = _knob_range(problem)
+    knob = knob_of(spec, problem)
+    try:
+        rule, sched = calibrate(knob.make, problem, knob.lo, knob.hi, increasing=knob.increasing, knob=knob.name)
+    except InvalidArgument:
+        if knob.fallback is None:
+            raise
+        knob = knob.fallback
+        rule, sched = calibrate(knob.make, problem, knob.lo, knob.hi, increasing=knob.increasing, knob=knob.name)
+    return rule, sched
+
+
+@dataclass(frozen=True)
+class Knob:
+    """The one parameter a baseline is calibrated by: how to build the rule, its range, its direction."""
+
+    name: str
+    make: Callable[[float], LevelRule]
+    lo: float
+    hi: float
+    increasing: bool  # True when more of the knob spends more bits
+    fallback: Knob | None = None  # tried when even the frugal end of this knob overspends
+
+
+def knob_of(spec: SchemeSpec | str, problem: ScheduleProblem) -> Knob:
+    """The calibration knob of a baseline spec (fixed, optimal and optimal-online have none)."""
+    if isinstance(spec, str):
+        spec = parse_scheme(spec)
+    p, name = spec.params, spec.name
+    s_top = 2.0**problem.bits_max
     if name == "feddq":
+        lo, hi = _knob_range(problem)
         floor = _int(p.get("floor"))
-        rule, sched = calibrate(lambda x: feddq(x, floor), problem, lo, hi, increasing=False, knob="delta")
-    elif name in ("adaquantfl", "feddq-loss"):
-        maker = adaquantfl if name == "adaquantfl" else feddq_loss
-        rule, sched = calibrate(maker, problem, 1e-6, s_top * 1e3, increasing=True, knob="s0")
-    else:
+        return Knob("delta", lambda x: feddq(x, floor), lo, hi, increasing=False)
+    if name in ("adaquantfl", "feddq-loss"):
+        return Knob("s0", adaquantfl if name == "adaquantfl" else feddq_loss, 1e-6, s_top * 1e3, increasing=True)
+    if name in ("dadaquant", "dadaquant-time", "dadaquant-clients"):
         mode = {"dadaquant": "both", "dadaquant-time": "time", "dadaquant-clients": "clients"}[name]
         q_max = p.get("q_max")
         psi, phi = float(p.get("psi", 0.9)), _int(p.get("phi"))
-        try:
-            rule, sched = calibrate(
-                lambda x: dadaquant(x, None if q_max is None else float(q_max), psi, phi, mode),
-                problem, 1.0, s_top, increasing=True, knob="q_min")
-        except InvalidArgument:
-            if q_max is not None:
-                raise
-            # doubling on loss plateaus overspends even from q_min = 1: cap the doubling instead (q_max = 1
-            # never doubles, so this always has a feasible end)
-            rule, sched = calibrate(lambda x: dadaquant(1.0, x, psi, phi, mode), problem, 1.0, s_top,
-                                    increasing=True, knob="q_max")
-    return rule, sched
+        # doubling on loss plateaus can overspend even from q_min = 1: then cap the doubling instead (q_max = 1
+        # never doubles, so that knob always has a feasible end)
+        cap = None if q_max is not None else Knob(
+            "q_max", lambda x: dadaquant(1.0, x, psi, phi, mode), 1.0, s_top, increasing=True)
+        return Knob("q_min", lambda x: dadaquant(x, None if q_max is None else float(q_max), psi, phi, mode),
+                    1.0, s_top, increasing=True, fallback=cap)
+    raise InvalidArgument("scheme", "a baseline with a calibration knob (adaquantfl, dadaquant*, feddq, feddq-loss)",
+                          str(spec))
 
 
 def pinned(spec: SchemeSpec | str) -> bool:

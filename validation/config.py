@@ -39,6 +39,7 @@ class ExperimentConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     engine: str = "vectorized"
     pilot_rounds: int | None = None  # default max(3, rounds // 5)
+    calibration_runs: int = 5  # trial runs that refine a baseline's knob to the budget on the real trajectory
     entropy: bool = False
     downlink_bits: int | None = None
     trace: str | None = None
@@ -101,6 +102,7 @@ class ExperimentConfig:
             _int("pilot_rounds", self.pilot_rounds, 2)
             if self.pilot_rounds > self.rounds:
                 raise InvalidArgument("pilot_rounds", f"at most --rounds = {self.rounds}", self.pilot_rounds)
+        _int("calibration_runs", self.calibration_runs, 0, 50)
         if self.downlink_bits is not None:
             _int("downlink_bits", self.downlink_bits, 1, 16)
         if "none" not in self.schemes and self.target_accuracy is None:

@@ -33,6 +33,7 @@ from . import fedavg
 from .config import ExperimentConfig
 from .estimate import estimate
 from .plan import Plan, make_plan
+from .refine import refine
 from .setup import SeedSetup, build, load_data
 
 FORMAT = 1
@@ -136,15 +137,23 @@ def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None
                              [setup.w0], setup.partition.client_indices, config.batch_size, seed)
         record = plan_record(setup, plan, constants.to_json())
         write_atomic(out / "runs" / f"seed{seed}" / "plan.json", dumps(record))
+        def run_rule(scheme: str, rule: Any) -> fedavg.RunOutput:
+            return fedavg.run(scheme=scheme, seed=seed, spec=setup.spec, engine=setup.engine,
+                              objective=setup.objective, w0=setup.w0, sizes=setup.sizes, slices=setup.slices,
+                              rule=rule, context=plan.context)
+
         for scheme in todo:
             start = time.perf_counter()
-            rule = None if scheme == "none" else plan.rules[scheme]
-            res = fedavg.run(scheme=scheme, seed=seed, spec=setup.spec, engine=setup.engine,
-                             objective=setup.objective, w0=setup.w0, sizes=setup.sizes, slices=setup.slices,
-                             rule=rule, context=plan.context)
+            res, trials = None, []
+            if scheme in plan.knobs and config.calibration_runs > 0:
+                knob, planned = plan.knobs[scheme]
+                res, trials = refine(knob, planned, plan.budget_bits, config.calibration_runs,
+                                     lambda x, s=scheme, k=knob: run_rule(s, k.make(x)))
+            if res is None:
+                res = run_rule(scheme, None if scheme == "none" else plan.rules[scheme])
             payload = {"format": FORMAT, "scheme": scheme, "seed": seed, "rows": res.rows,
                        "client_rows": res.client_rows, "guard_clipped": res.guard_clipped,
-                       "seconds": round(time.perf_counter() - start, 3)}
+                       "calibration_trials": trials, "seconds": round(time.perf_counter() - start, 3)}
             write_atomic(run_file(out, seed, scheme), dumps(payload))
             if on_run is not None:
                 on_run(scheme, seed, payload["seconds"])

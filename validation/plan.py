@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fedquant.optimizer import ScheduleProblem, fit, read_trace
-from fedquant.optimizer.registry import build, pinned
+from fedquant.optimizer.registry import Knob, build, knob_of, pinned
 from fedquant.optimizer.rules.base import Context, LevelRule, budget_guard, context_of
 from fedquant.optimizer.schedules import Schedule
 from fedquant.theory.conventions import FLOAT_BITS
@@ -38,6 +38,7 @@ class Plan:
     pilot_rounds: int
     pilot_bits: float
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    knobs: dict[str, tuple[Knob, float]] = field(default_factory=dict)  # calibrated baselines: knob, planned value
 
     def predicted(self, scheme: str) -> float | None:
         s = self.schedules.get(scheme)
@@ -119,6 +120,7 @@ def make_plan(setup: SeedSetup, pilot: RunOutput | None) -> Plan:
     rules: dict[str, LevelRule] = {}
     schedules: dict[str, Schedule] = {}
     params: dict[str, dict[str, Any]] = {}
+    knobs: dict[str, tuple[Knob, float]] = {}
     for scheme in cfg.schemes:
         if scheme == "none":
             continue
@@ -127,10 +129,16 @@ def make_plan(setup: SeedSetup, pilot: RunOutput | None) -> Plan:
         else:
             rule, sched = build(scheme, bounded)
             rule = budget_guard(rule, budget)
+            name = sched.params.get("calibrated")
+            if name in ("s0", "delta", "q_min", "q_max"):
+                knob = knob_of(scheme, bounded)
+                if knob.name != name and knob.fallback is not None:
+                    knob = knob.fallback
+                knobs[scheme] = (knob, float(sched.params[name]))
         rules[scheme], schedules[scheme] = rule, sched
         params[scheme] = {k: v for k, v in sched.params.items() if isinstance(v, int | float | str)}
     ctx = context_of(bounded)
     K = 0 if pilot is None else len(pilot.rows)
     pilot_bits = float(K * setup.spec.per_round * FLOAT_BITS * setup.d)
     return Plan(budget_bits=budget, problem=bounded, context=ctx, rules=rules, schedules=schedules,
-                forecasts=forecasts, pilot_rounds=K, pilot_bits=pilot_bits, params=params)
+                forecasts=forecasts, pilot_rounds=K, pilot_bits=pilot_bits, params=params, knobs=knobs)

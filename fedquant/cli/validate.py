@@ -50,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", help="comma-separated seeds (the demo: 0,1,2)")
     p.add_argument("--engine", help="vectorized (default) | loop")
     p.add_argument("--pilot-rounds", type=positive_int, help="unquantized rounds planned from (default T/5)")
+    p.add_argument("--calibration-runs", type=int, help="trial runs refining each baseline's knob to the budget on "
+                   "the real trajectory (default 5; 0 calibrates on the pilot's forecast only)")
     p.add_argument("--trace", help="plan from this trace CSV instead of a pilot")
     p.add_argument("--entropy", action="store_true", help="also measure Elias-coded bytes")
     p.add_argument("--downlink-bits", type=positive_int, help="quantize the broadcast too (off by default)")
@@ -86,7 +88,7 @@ def config_from(args: argparse.Namespace):
         "partition": args.partition, "rounds": args.rounds, "batch_size": args.batch_size, "lr": args.lr,
         "momentum": args.momentum, "quantizer": args.quantizer, "blocks": args.blocks, "criterion": args.criterion,
         "target_accuracy": args.target_accuracy, "engine": args.engine, "pilot_rounds": args.pilot_rounds,
-        "downlink_bits": args.downlink_bits, "trace": args.trace,
+        "downlink_bits": args.downlink_bits, "trace": args.trace, "calibration_runs": args.calibration_runs,
         "schemes": None if args.schemes is None else tuple(s.strip() for s in args.schemes.split(",") if s.strip()),
         "budget": None if args.budget is None else _budget(args.budget),
         "seeds": None if args.seeds is None else _seeds(args.seeds),
