@@ -6,10 +6,8 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import matplotlib
 import pytest
@@ -189,18 +187,8 @@ def test_help_lists_the_flags(capsys):
         assert flag in out
 
 
-def console_script() -> Path:
-    beside = Path(sys.executable).parent / "fedquant"
-    if beside.exists():
-        return beside
-    found = shutil.which("fedquant")
-    if found is None:
-        pytest.skip("the fedquant console script is not installed")
-    return Path(found)
-
-
-def test_installed_console_script():
-    exe = console_script()
+def test_installed_console_script(console_script):
+    exe = console_script
     env = dict(os.environ, OMP_NUM_THREADS="1")
 
     def call(*argv: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -120,20 +119,10 @@ def test_resume_of_a_finished_run_changes_nothing(capsys: pytest.CaptureFixture,
         assert (work / name).read_bytes() == (finished / name).read_bytes()
 
 
-def console_script() -> Path:
-    beside = Path(sys.executable).parent / "fedquant"
-    if beside.exists():
-        return beside
-    found = shutil.which("fedquant")
-    if found is None:
-        pytest.skip("the fedquant console script is not installed")
-    return Path(found)
-
-
-def test_installed_console_script_runs_a_tiny_experiment(tmp_path: Path) -> None:
+def test_installed_console_script_runs_a_tiny_experiment(tmp_path: Path, console_script: Path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = tmp_path / "tmp"
-    proc = subprocess.run([str(console_script()), "validate", *TINY, "--out", str(out)], capture_output=True,
+    proc = subprocess.run([str(console_script), "validate", *TINY, "--out", str(out)], capture_output=True,
                           text=True, env=env, timeout=300, check=False, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "checks (predicted vs measured):" in proc.stdout
@@ -141,7 +130,7 @@ def test_installed_console_script_runs_a_tiny_experiment(tmp_path: Path) -> None
         assert check in proc.stdout
     for name in FILES:
         assert (out / name).is_file(), name
-    proc = subprocess.run([str(console_script()), "validate", *TINY, "--out", str(out)], capture_output=True,
+    proc = subprocess.run([str(console_script), "validate", *TINY, "--out", str(out)], capture_output=True,
                           text=True, env=env, timeout=300, check=False, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and "--out" in proc.stderr

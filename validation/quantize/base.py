@@ -231,6 +231,38 @@ def dither_at(seed: int, start: int) -> np.random.PCG64:
     return source
 
 
+@dataclass(frozen=True)
+class RangeGrid:
+    """What both range quantizers set up: the checked block, its grid and the code buffer they fill.
+
+    ``codes`` is all zeros for a zero-range block (nothing to round: it dequantizes exactly); otherwise it is
+    uninitialised and every code is written by the quantizer (np.empty can reuse freed memory where np.zeros
+    maps fresh pages). ``scale`` maps x − m onto [0, s] (None for a zero range).
+    """
+
+    x: np.ndarray
+    levels: int
+    lower: float
+    upper: float
+    codes: np.ndarray
+    scale: Scale | None
+
+    @property
+    def n(self) -> int:
+        return self.codes.size
+
+
+def range_grid(x: object, levels: object) -> RangeGrid:
+    block = check_block(x)
+    s = check_levels(levels)
+    m, M = block_range(block)
+    n = block.numel()
+    if m < M:
+        return RangeGrid(block.numpy(), s, m, M, np.empty(n, numpy_code_dtype(s)),
+                         unit_scale(float32_width(m, M), s))
+    return RangeGrid(block.numpy(), s, m, M, np.zeros(n, numpy_code_dtype(s)), None)
+
+
 @dataclass(frozen=True, eq=False)
 class QuantizedBlock:
     """Codes and side information of one quantized block; knows its dequantized value, cost and bound.

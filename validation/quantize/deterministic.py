@@ -20,13 +20,8 @@ from fedquant.validation.quantize.base import (
     CHUNK,
     QuantizedBlock,
     Quantizer,
-    block_range,
-    check_block,
-    check_levels,
-    float32_width,
-    numpy_code_dtype,
+    range_grid,
     run_ranges,
-    unit_scale,
 )
 
 HALF = np.float32(0.5)
@@ -38,16 +33,10 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
     v ≤ s by construction of the scale (base.unit_scale), so ⌊v + 1/2⌋ ≤ s with no clipping. A zero-range
     block gets all codes 0 and dequantizes exactly.
     """
-    x = check_block(x)
-    s = check_levels(levels)
-    m, M = block_range(x)
-    n = x.numel()
-    # every code is written when m < M; np.empty can reuse freed memory where np.zeros maps fresh pages
-    codes = np.empty(n, numpy_code_dtype(s)) if m < M else np.zeros(n, numpy_code_dtype(s))
-    if m < M:
-        xn = x.numpy()
+    g = range_grid(x, levels)
+    s, m, M, codes, scale, xn = g.levels, g.lower, g.upper, g.codes, g.scale, g.x
+    if scale is not None:
         lower = np.float32(m)
-        scale = unit_scale(float32_width(m, M), s)
 
         def work(start: int, stop: int) -> None:
             buf = np.empty(min(CHUNK, stop - start), np.float32)
@@ -58,7 +47,7 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
                 scale.apply(view)
                 np.add(view, HALF, out=codes[a:b], casting="unsafe")  # ≥ 1/2 > 0: truncation is floor
 
-        run_ranges(n, work)
+        run_ranges(g.n, work)
     return QuantizedBlock("deterministic", s, torch.from_numpy(codes), lower=m, upper=M)
 
 

@@ -35,14 +35,12 @@ from fedquant.validation.quantize.base import (
     QuantizedBlock,
     Quantizer,
     Scale,
-    block_range,
-    check_block,
-    check_levels,
     dither_at,
     dither_seed,
     draw_dither,
     float32_width,
     numpy_code_dtype,
+    range_grid,
     run_ranges,
     unit_scale,
 )
@@ -91,17 +89,11 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
     ``generator`` is required (one draw of 63 bits seeds the dither). A block with zero range (all values
     equal) gets all codes 0 and dequantizes exactly. Codes: :func:`~base.code_dtype` (uint8 for s ≤ 255).
     """
-    x = check_block(x)
-    s = check_levels(levels)
+    g = range_grid(x, levels)
     seed = dither_seed(generator)
-    m, M = block_range(x)
-    n = x.numel()
-    # every code is written when m < M; np.empty can reuse freed memory where np.zeros maps fresh pages
-    codes = np.empty(n, numpy_code_dtype(s)) if m < M else np.zeros(n, numpy_code_dtype(s))
-    if m < M:
-        xn = x.numpy()
+    s, m, M, codes, scale, xn = g.levels, g.lower, g.upper, g.codes, g.scale, g.x
+    if scale is not None:
         lower = np.float32(m)
-        scale = unit_scale(float32_width(m, M), s)
 
         def work(start: int, stop: int) -> None:
             source = dither_at(seed, start)
@@ -113,7 +105,7 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
                 dither = draw_dither(source, k)
                 _kernel(xn[a:b], lower, scale, s, dither, buf[:k], dv[:k], codes[a:b])
 
-        run_ranges(n, work)
+        run_ranges(g.n, work)
     return QuantizedBlock("stochastic", s, torch.from_numpy(codes), lower=m, upper=M)
 
 
