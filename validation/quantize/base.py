@@ -231,6 +231,25 @@ def dither_at(seed: int, start: int) -> np.random.PCG64:
     return source
 
 
+def run_dithered(n: int, seed: int, kernel: Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None]) -> None:
+    """Call ``kernel(a, b, dither, buf, dv)`` on every CHUNK-sized slice [a, b) of [0, n), in parallel.
+
+    ``dither`` holds the slice's 16-bit dithers, drawn from the stream position a (so the codes do not
+    depend on the thread count); ``buf`` and ``dv`` are float32 scratch of the slice's length.
+    """
+
+    def work(start: int, stop: int) -> None:
+        source = dither_at(seed, start)
+        size = min(CHUNK, stop - start)
+        buf, dv = np.empty(size, np.float32), np.empty(size, np.float32)
+        for a in range(start, stop, CHUNK):
+            b = min(a + CHUNK, stop)
+            k = b - a
+            kernel(a, b, draw_dither(source, k), buf[:k], dv[:k])
+
+    run_ranges(n, work)
+
+
 @dataclass(frozen=True)
 class RangeGrid:
     """What both range quantizers set up: the checked block, its grid and the code buffer they fill.

@@ -32,10 +32,9 @@ from fedquant.validation.quantize.base import (
     block_range,
     check_block,
     check_levels,
-    dither_at,
     dither_seed,
-    draw_dither,
     numpy_code_dtype,
+    run_dithered,
     run_ranges,
     unit_scale,
 )
@@ -117,18 +116,8 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
         norm = block_norm(x, amax)
         xn = x.numpy()
         scale = unit_scale(np.float32(norm), s)
-
-        def work(start: int, stop: int) -> None:
-            source = dither_at(seed, start)
-            size = min(CHUNK, stop - start)
-            buf, dv = np.empty(size, np.float32), np.empty(size, np.float32)
-            for a in range(start, stop, CHUNK):
-                b = min(a + CHUNK, stop)
-                k = b - a
-                dither = draw_dither(source, k)
-                _kernel(xn[a:b], scale, s, dither, buf[:k], dv[:k], codes[a:b], signs[a:b])
-
-        run_ranges(n, work)
+        run_dithered(n, seed, lambda a, b, dither, buf, dv: _kernel(xn[a:b], scale, s, dither, buf, dv, codes[a:b],
+                                                                    signs[a:b]))
     return QuantizedBlock("qsgd", s, torch.from_numpy(codes), norm=norm, signs=torch.from_numpy(signs))
 
 

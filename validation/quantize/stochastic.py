@@ -30,18 +30,15 @@ import numpy as np
 import torch
 
 from fedquant.validation.quantize.base import (
-    CHUNK,
     DITHER_BITS,
     QuantizedBlock,
     Quantizer,
     Scale,
-    dither_at,
     dither_seed,
-    draw_dither,
     float32_width,
     numpy_code_dtype,
     range_grid,
-    run_ranges,
+    run_dithered,
     unit_scale,
 )
 
@@ -94,18 +91,8 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
     s, m, M, codes, scale, xn = g.levels, g.lower, g.upper, g.codes, g.scale, g.x
     if scale is not None:
         lower = np.float32(m)
-
-        def work(start: int, stop: int) -> None:
-            source = dither_at(seed, start)
-            size = min(CHUNK, stop - start)
-            buf, dv = np.empty(size, np.float32), np.empty(size, np.float32)
-            for a in range(start, stop, CHUNK):
-                b = min(a + CHUNK, stop)
-                k = b - a
-                dither = draw_dither(source, k)
-                _kernel(xn[a:b], lower, scale, s, dither, buf[:k], dv[:k], codes[a:b])
-
-        run_ranges(g.n, work)
+        run_dithered(g.n, seed, lambda a, b, dither, buf, dv: _kernel(xn[a:b], lower, scale, s, dither, buf, dv,
+                                                                      codes[a:b]))
     return QuantizedBlock("stochastic", s, torch.from_numpy(codes), lower=m, upper=M)
 
 
