@@ -5,8 +5,8 @@ AdaQuantFL and of the loss rule, q_min of DAdaQuant: more bits as it grows; FedD
 Totals are step functions of the knob, so we bisect (in log space) for the knob value with the largest
 total that still fits, keeping the best feasible point seen; among points that spend the same bits the one
 with the lower objective wins (levels that do not fill their code width cost the same bits for more
-error). The replay is the problem's trajectory: on a
-real run the trajectory depends on the schedule, so validation adds a budget guard (rules/base.py).
+error). The replay is the problem's trajectory: on a real run the trajectory depends on the schedule, so
+validation refines the knob with trial runs (validation/refine.py) and adds a budget guard (rules/base.py).
 """
 
 from __future__ import annotations
