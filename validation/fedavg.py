@@ -103,12 +103,12 @@ def run(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objective: O
     m = spec.per_round
     out = RunOutput(rows=[], client_rows=[])
     loss_now, grad = objective.loss_and_grad(w)
+    acc, test_loss = objective.test(w)  # of w_t; each round's end evaluates the next w once
     for t in range(T):
         if t in keep_iterates:
             out.iterates[t] = w.clone()
         chosen = participants(seed, t, spec.clients, m)
         p = sizes[chosen] / sizes[chosen].sum()
-        acc, test_loss = objective.test(w)
         updates = engine.local_updates(w, list(chosen), t)
         if not (np.isfinite(loss_now) and bool(torch.isfinite(updates).all())):
             raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed "
@@ -198,7 +198,8 @@ def run(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objective: O
             if rule is not None:  # f(w_{t+1}) − f(w̄_{t+1}): the excess loss quantization caused this round
                 row["excess_loss"] = loss_now - objective.loss(exact)
         row["loss_after"] = loss_now
-        row["accuracy_after"] = objective.test(w)[0]
+        acc, test_loss = objective.test(w)
+        row["accuracy_after"] = acc
         out.rows.append(row)
     if not np.isfinite(loss_now):
         raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed {seed} "
