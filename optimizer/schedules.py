@@ -1,6 +1,6 @@
 """A schedule is data: levels per round (and client and block), what they cost, and how they were made.
 
-DESIGN.md §3: per round (optionally per client/block) levels and bits, with the budget it was solved for, the
+docs/design.md §6: per round (optionally per client/block) levels and bits, with the budget it was solved for, the
 predicted objective, and how it was made. ``Schedule.from_levels`` scores any level array on a problem with
 the same formulas every scheme is judged by (objective.py), so schedules are comparable at equal bits.
 """

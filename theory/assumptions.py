@@ -1,4 +1,4 @@
-"""The assumptions of the bound, as printable steps (DESIGN.md §1).
+"""The assumptions of the bound, as printable steps (docs/design.md §3).
 
 f = Σ_i p_i f_i over N clients. Each statement is what the derivation may use, nothing more.
 """

@@ -6,8 +6,8 @@ Problem (quantization term of bound.py, uniform levels across the N clients of a
     subject to Σ_t c_t log2(s_t + 1) ≤ B,  s_t ≥ 1                        (c_t = n·d bits per unit of b)
 
 In b = log2(s + 1) the objective is convex and the constraint linear, so the KKT conditions below are
-necessary and sufficient. This is problem P1 of the research brief (literature.md §7.3): its closed form
-b = log2(R/δ) + const is FedDQ's range rule when the round weights are equal.
+necessary and sufficient. Its closed form b = log2(R/δ) + const is FedDQ's range rule when the round
+weights are equal (docs/design.md §3).
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ def steps() -> list[Step]:
             },
             derivation=(("log2 λ meeting the budget (m = mean of ½log2(αⱼAⱼ))", k.multiplier_log),),
             uses=("budget.kkt",),
-            source="with αₜ = 1 this is FedDQ's range rule b = ⌈log2(R/δ)⌉ (constant resolution δ)",
+            source="with αₜ = 1 this is FedDQ's range rule b = ⌈log2(R/δ)⌉ (constant resolution δ; "
+            "docs/design.md §3, §4)",
         ),
         Step(
             key="budget.loss_based",

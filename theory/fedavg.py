@@ -1,6 +1,6 @@
 """One round of quantized FedAvg: the quantization lemma, a local-drift lemma and the one-round inequality.
 
-Setting (DESIGN.md §1): client i starts from w_t, runs τ local SGD steps w^{k+1} = w^k − η g_i(w^k) and sends
+Setting (docs/design.md §1): client i starts from w_t, runs τ local SGD steps w^{k+1} = w^k − η g_i(w^k) and sends
 Q(Δ_{t,i}) with Δ_{t,i} = w^τ − w_t; the server sets w_{t+1} = w_t + Σ_i p_i Q(Δ_{t,i}). The unquantized
 iterate is w̄_{t+1} = w_t − ητ(h_t + ξ_t) with
 
@@ -184,7 +184,7 @@ def steps() -> list[Step]:
             },
             derivation=(("Σᵢ Σⱼ pᵢpⱼ E⟨εᵢ, εⱼ⟩ with E⟨εᵢ, εⱼ⟩ = δᵢⱼVᵢ", double), ("summed", value)),
             uses=("assume.smooth", "assume.quantizer"),
-            source="L-smoothness at w̄ₜ₊₁ with the zero-mean error e = Σᵢ pᵢ(Q(Δᵢ) − Δᵢ) (DESIGN.md §1)",
+            source="L-smoothness at w̄ₜ₊₁ with the zero-mean error e = Σᵢ pᵢ(Q(Δᵢ) − Δᵢ) (docs/design.md §3)",
         ),
         Step(
             key="fedavg.drift",

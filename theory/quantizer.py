@@ -1,6 +1,6 @@
 """Lemmas of the stochastic uniform quantizer, derived with sympy, and its bit costs.
 
-Quantizer (DESIGN.md §1): on a block x ∈ R^d with range [m, M], R = M − m, and s intervals, the grid is
+Quantizer (docs/design.md §2): on a block x ∈ R^d with range [m, M], R = M − m, and s intervals, the grid is
 m + jR/s, j = 0..s. A coordinate between neighbours ℓ ≤ x ≤ u rounds to u with probability (x − ℓ)/(u − ℓ)
 and to ℓ otherwise. The lemmas below are computed, not typed: the mean and variance come from sympy.stats on
 that two-point law, the cell maximum from calculus, and the block bound by summing the cell maximum.
@@ -96,7 +96,7 @@ def steps() -> list[Step]:
                 "P(Q(x) = u)": sympy.Eq(S.label("p_up", "p", "p"), p),
             },
             conditions={"cell": sympy.And(sympy.Le(S.lower, S.x), sympy.Le(S.x, S.upper))},
-            source="DESIGN.md §1; the unbiased stochastic rounding of QSGD (Alistarh et al., 2017)",
+            source="docs/design.md §2; the unbiased stochastic rounding of QSGD (Alistarh et al., NeurIPS 2017)",
         ),
         Step(
             key="quantizer.unbiased",
@@ -134,7 +134,7 @@ def steps() -> list[Step]:
             statement={"block bound": sympy.Le(S.label("EQ_err", "E‖Q(x) − x‖²", r"\mathbb{E}\|Q(x)-x\|^{2}"), block)},
             derivation=(("d × cell maximum with δ = R/s", block),),
             uses=("quantizer.cell_max",),
-            source="DESIGN.md §1",
+            source="docs/design.md §2",
         ),
         Step(
             key="quantizer.deterministic",
@@ -142,7 +142,8 @@ def steps() -> list[Step]:
             title="Deterministic rounding to the nearest grid point (biased), as in FedDQ's code",
             statement={"worst case": sympy.Le(S.label("Q_err", "‖Q(x) − x‖²", r"\|Q(x)-x\|^{2}"), block)},
             derivation=(("d × (δ/2)² with δ = R/s", sympy.simplify(S.d * (S.range_ / S.levels / 2) ** 2)),),
-            source="every coordinate moves at most half a cell; FedDQ code (github lqu-001/FedDQ)",
+            source="every coordinate moves at most half a cell (docs/design.md §2); FedDQ's released code, "
+            "github lqu-001/FedDQ (Qu, Song, Tsui, arXiv 2110.02291)",
         ),
         Step(
             key="quantizer.qsgd",
@@ -161,7 +162,8 @@ def steps() -> list[Step]:
                 "QSGD fixed-length": sympy.Eq(_BITS_QSGD, bits_qsgd()),
             },
             derivation=(("fixed-length at s = 2^b − 1", b_at_full_grid),),
-            source="DESIGN.md §1 (two float32 of side information per block); QSGD §3 for the sign bit",
+            source="docs/design.md §2 (two float32 of side information per block); the sign bit as in QSGD "
+            "(Alistarh et al., NeurIPS 2017, Sec. 3)",
         ),
     ]
 

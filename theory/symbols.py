@@ -1,4 +1,4 @@
-"""The notation of DESIGN.md §1 as sympy symbols: one home for every name the derivation uses.
+"""The notation of docs/design.md §1 as sympy symbols: one home for every name the derivation uses.
 
 Each symbol carries three spellings: its code name (what ``str`` and the generated numpy code use, e.g.
 ``sigma2``), a unicode name for text output (``σ²``) and a LaTeX name (``\\sigma^{2}``). The per-round
@@ -41,7 +41,7 @@ def text_name(symbol: sympy.Symbol) -> str:
     return _TEXT.get(symbol.name, symbol.name)
 
 
-# --- problem constants (DESIGN.md notation table) ---------------------------------------------------------
+# --- problem constants (the notation table of docs/design.md §1) ------------------------------------------
 L = _sym("L", "L", "L", positive=True)
 lr = _sym("lr", "η", r"\eta", positive=True)
 local_steps = _sym("local_steps", "τ", r"\tau", positive=True, integer=True)

@@ -1,6 +1,6 @@
 """Benchmark: client updates per second of the vectorised engine beside the loop engine, in one run.
 
-Reference workload (research/flower-anchor.md): sklearn digits, MLP 64-128-128-10, 20 clients, Dirichlet(0.5)
+Reference workload (docs/design.md §7): sklearn digits, MLP 64-128-128-10, 20 clients, Dirichlet(0.5)
 over labels, 1 local epoch of batch 32, lr 0.05, every client every round. Both engines train the same
 clients on the same batches (the plan of local.py) from the same global model; rounds alternate between
 the engines so machine noise hits both alike, and the median round time of each is reported. Also run for

@@ -7,7 +7,7 @@ initial parameters are torch's default initialisation drawn from a generator see
 ``seed_for(seed, stream="init")``; the global torch RNG is saved and restored around construction, so
 building a model never changes anyone else's random numbers.
 
-The architectures are the ones measured in research/feasibility.md: the 64-128-128-10 MLP on digits has
+The architectures are the ones measured in docs/design.md §7: the 64-128-128-10 MLP on digits has
 26,122 parameters, the digits CNN 9,930 and the mnist1d 1-D CNN 5,898.
 """
 

@@ -2,7 +2,7 @@
 
 * ``demo`` — the embedded default: digits, MLP, 10 clients, Dirichlet(0.5), 40 rounds of one local epoch,
   three seeds, every scheme at the budget fixed:4 spends. Quantization barely matters here (as in the
-  prototype study): a check that schedules *agree* with the unquantized run.
+  prototype study, docs/design.md §7): a check that schedules *agree* with the unquantized run.
 * ``stress`` — a regime where quantization measurably hurts: one client of ten per round (no averaging of
   the noise), Dirichlet(0.5), 15 local steps at lr 0.2 on logistic regression, and a scarce budget of 1.5
   bits per coordinate on average, so the schedules must choose where the noise goes.

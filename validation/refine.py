@@ -2,12 +2,12 @@
 
 Calibration on the planning problem (pilot + forecast) is only as good as the forecast: a rule that reads the
 loss or the ranges of the real run (AdaQuantFL, DAdaQuant, FedDQ, the loss rule) may then spend noticeably
-less than the budget, and a comparison "at equal bits" would not be one. So, as the prototype study did, the
-knob is refined with up to K full runs: bracket the budget in log steps of the knob from the planned value,
-then bisect; each trial runs the rule *without* the guard, and the trial that spends the most bits without
-exceeding the budget is kept. Runs are deterministic, and a rule whose unguarded spend fits the budget is
-never touched by the guard (the guard only acts when a round would leave less than the cheapest rest), so
-the kept trial *is* the guarded run. If no trial fits, the guarded planned rule runs instead.
+less than the budget, and a comparison "at equal bits" would not be one. So, as the prototype study did
+(docs/design.md §7), the knob is refined with up to K full runs: bracket the budget in log steps of the knob
+from the planned value, then bisect; each trial runs the rule *without* the guard, and the trial that spends
+the most bits without exceeding the budget is kept. Runs are deterministic, and a rule whose unguarded spend
+fits the budget is never touched by the guard (the guard only acts when a round would leave less than the
+cheapest rest), so the kept trial *is* the guarded run. If no trial fits, the guarded planned rule runs instead.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """adaquantfl — AdaQuantFL's ascending rule s_t = ⌈s_0·sqrt(F_0/F_t)⌉ (Jhunjhunwala et al., ICASSP 2021).
 
-As implemented by DAdaQuant's code (research/literature.md §3): F_t is the global training loss at the
+As implemented by DAdaQuant's code (docs/design.md §4): F_t is the global training loss at the
 start of round t, s_0 = 2 is the authors' reported default, and the code sends ⌈log2(s_t + 1)⌉ bits per
 coordinate. The level rises as the loss falls. Calibration chooses s_0.
 """

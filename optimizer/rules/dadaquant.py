@@ -1,6 +1,6 @@
 """dadaquant — DAdaQuant's time- and client-adaptive levels (Hönig, Zhao, Mullins, ICML 2022).
 
-Time-adaptive (research/literature.md §4): an EMA of the loss Ḡ_t = ψ Ḡ_{t−1} + (1 − ψ) F_t; start at q_min;
+Time-adaptive (docs/design.md §4): an EMA of the loss Ḡ_t = ψ Ḡ_{t−1} + (1 − ψ) F_t; start at q_min;
 when at least φ rounds passed since the last increase and Ḡ_t ≥ Ḡ_{t−φ} (a plateau), double q (at most
 q_max). Client-adaptive (their Theorem 1): at the round's level q, client i gets
 q_i = max(1, round(sqrt(a/b) · p_i^{2/3})) with a = Σ_j p_j^{2/3}, b = Σ_j p_j²/q², which keeps the

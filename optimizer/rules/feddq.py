@@ -1,6 +1,6 @@
 """feddq — FedDQ's range rule b = ⌈log2(R/δ)⌉ per client and block (Qu, Song, Tsui, arXiv 2110.02291).
 
-From the authors' code (research/literature.md §1): every client picks, for each tensor, the smallest code
+From the authors' code (docs/design.md §4): every client picks, for each tensor, the smallest code
 width whose step R/(2^b − 1) is about a fixed resolution δ, so levels fall as update ranges shrink
 (descending). The ResNet script floors b at 2 (``floor``). theory/budget.py derives the same rule as the
 budget-optimal level under equal round weights (s_t ∝ R_t). Calibration chooses δ (bits decrease in δ).

@@ -197,7 +197,7 @@ def quadratic() -> Quadratic:
 
 def stochastic_quantize(x: np.ndarray, levels: int,
                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The stochastic uniform quantizer of DESIGN.md §1 on every block x[..., :] (own implementation).
+    """The stochastic uniform quantizer of docs/design.md §2 on every block x[..., :] (own implementation).
 
     Returns Q(x) and the exact conditional error E[‖Q(x) − x‖² | x] = Σ_j (x_j − ℓ_j)(u_j − x_j)."""
     m = x.min(axis=-1, keepdims=True)

@@ -38,7 +38,7 @@ CELLS = [  # (x, ℓ, u): interior points, the midpoint, both ends, a shifted an
 
 
 def sample_rounding(x: float, lower: float, upper: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n draws of stochastic rounding: u with probability (x − ℓ)/(u − ℓ), else ℓ (DESIGN.md §1)."""
+    """n draws of stochastic rounding: u with probability (x − ℓ)/(u − ℓ), else ℓ (docs/design.md §2)."""
     p_up = (x - lower) / (upper - lower)
     return np.where(rng.random(n) < p_up, upper, lower)
 
@@ -107,7 +107,7 @@ def test_cell_maximum_by_dense_grid(width):
 
 
 def grid_neighbours(x: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """ℓ and u of every coordinate on the grid m + jR/s of DESIGN.md §1; returns (ℓ, u, R, δ)."""
+    """ℓ and u of every coordinate on the grid m + jR/s of docs/design.md §2; returns (ℓ, u, R, δ)."""
     m, M = float(x.min()), float(x.max())
     R = M - m
     step = R / levels

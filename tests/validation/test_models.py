@@ -16,7 +16,7 @@ DIGITS, MNIST1D, SYNTHETIC = (1, 8, 8), (1, 40), (60,)
 # hand-computed: weights + biases per layer
 EXPECTED = [
     (DIGITS, "logreg", 64 * 10 + 10),  # 650
-    (DIGITS, "mlp", (64 * 128 + 128) + (128 * 128 + 128) + (128 * 10 + 10)),  # 26,122 (feasibility.md)
+    (DIGITS, "mlp", (64 * 128 + 128) + (128 * 128 + 128) + (128 * 10 + 10)),  # 26,122 (docs/design.md §7)
     (DIGITS, "cnn", (1 * 16 * 9 + 16) + (16 * 32 * 9 + 32) + (32 * 4 * 4 * 10 + 10)),  # 9,930
     (MNIST1D, "logreg", 40 * 10 + 10),  # 410
     (MNIST1D, "mlp", (40 * 128 + 128) + (128 * 128 + 128) + (128 * 10 + 10)),  # 23,050

@@ -232,7 +232,7 @@ def test_top_of_the_range_never_rounds_past_levels() -> None:
 
 def test_dither_uses_all_16_bits_uniformly() -> None:
     """Each of the 16 bits is set half the time (5 standard errors of a Bernoulli(½) mean over n draws):
-    the top-bit-always-0 bug of int32.random_() (feasibility.md §3b) would fail bit 15."""
+    the top-bit-always-0 bug of int32.random_() (docs/design.md §7) would fail bit 15."""
     n = 1 << 20
     d = base.draw_dither(base.dither_at(99, 0), n).view(np.uint16)
     ones = np.array([((d >> k) & 1).mean() for k in range(16)])

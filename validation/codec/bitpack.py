@@ -2,7 +2,7 @@
 
 Layout (little-endian bit order): code i occupies stream bits [i·b, (i+1)·b), least significant bit first,
 and stream bit k is bit k mod 8 of byte k // 8. n codes take exactly ceil(n·b/8) bytes; the unused high bits
-of the last byte are 0 (``unpack`` checks it). The methods (feasibility.md §3b measured them):
+of the last byte are 0 (``unpack`` checks it). The methods (chosen from the measurements in docs/design.md §7):
 
 - b = 8, 16: the codes' own bytes (little-endian uint16 for 16);
 - b = 1: ``np.packbits(bitorder="little")``;

@@ -1,6 +1,6 @@
 """Quantizers of a model update: one per file, each a small pure function with explicit randomness.
 
-- ``stochastic``: unbiased stochastic rounding on the block's [min, max] grid (DESIGN.md §1);
+- ``stochastic``: unbiased stochastic rounding on the block's [min, max] grid (docs/design.md §2);
 - ``deterministic``: nearest point of the same grid (FedDQ's code; biased);
 - ``qsgd``: QSGD with ℓ2-norm scaling and a sign per coordinate (Alistarh et al. 2017).
 

@@ -3,7 +3,7 @@
 A quantizer maps a 1-D float32 block x ∈ R^d and a number of intervals s (``levels``, 1 ≤ s ≤ 2^16 − 1) to a
 :class:`QuantizedBlock`: integer codes in [0, s] (one per coordinate, b = ⌈log2(s+1)⌉ bits each) and float32
 side information. The block knows its own cost and bound, both taken from the theory (``fedquant.theory``,
-DESIGN.md §1), never retyped here:
+docs/design.md §2), never retyped here:
 
 - ``bits_formula``: ``numeric.bits_fixed(d, s)`` = d·⌈log2(s+1)⌉ + 64 for the range quantizers,
   ``numeric.bits_qsgd(d, s)`` = d(⌈log2(s+1)⌉ + 1) + 32 for QSGD;
@@ -20,10 +20,10 @@ codes and side information reproduces it bit for bit:
   accurate as float32 output allows (a few ulp of max(|m|, |M|));
 - QSGD: ``Q_i = ±fl(fl(j_i / s) · ‖x‖)``, the sign stored per coordinate.
 
-Randomness is explicit (DESIGN.md §3): a stochastic quantizer takes a ``torch.Generator`` (from
+Randomness is explicit (docs/design.md §6): a stochastic quantizer takes a ``torch.Generator`` (from
 ``fedquant.validation.rng.torch_generator(seed, round, client)``) and draws exactly one 63-bit integer from it,
 which seeds numpy's PCG64 bit generator for the dither (16 bits per coordinate, four per 64-bit word, every
-bit used). The quantizer is RNG-bound (feasibility.md §3b); measured here, PCG64 gives 64 bits in ~2.3 ns
+bit used). The quantizer is RNG-bound (docs/design.md §7); measured here, PCG64 gives 64 bits in ~2.3 ns
 (0.6 ns per dither), torch's full-range ``int64.random_`` ~3.9 ns, ``torch.rand`` ~3 ns per float.
 """
 

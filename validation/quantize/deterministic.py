@@ -2,7 +2,7 @@
 
 Same grid and side information as the stochastic quantizer (m + jR/s, j = 0..s, m and M as float32; cost
 ``numeric.bits_fixed``), but each coordinate goes to its nearest grid point (ties up): code = ⌊v + 1/2⌋ with
-v = (x − m)·s/R. FedDQ's released code rounds deterministically (literature.md §1: its ResNet script computes
+v = (x − m)·s/R. FedDQ's released code rounds deterministically (docs/design.md §4: its ResNet script computes
 min + Δ·round((x − min)/Δ)); the result is biased, and every coordinate moves at most half a cell, so
 ‖Q(x) − x‖² ≤ d R²/(4s²) on every draw — the same expression as the stochastic quantizer's expectation bound
 (``numeric.quantization_error_bound``; theory step ``quantizer.deterministic``). In float32 the bound holds up

@@ -1,7 +1,7 @@
 """QSGD with ℓ2-norm scaling (Alistarh, Grubic, Li, Tomioka, Vojnovic, NeurIPS 2017, §3.1 and Lemma 3.1).
 
 Q_s(v)_i = ‖v‖₂ · sgn(v_i) · ξ_i, where with ℓ = ⌊s|v_i|/‖v‖₂⌋ the level ξ_i is (ℓ+1)/s with probability
-s|v_i|/‖v‖₂ − ℓ and ℓ/s otherwise (literature.md §5). The code of a coordinate is the level ℓ or ℓ+1 ∈ [0, s]
+s|v_i|/‖v‖₂ − ℓ and ℓ/s otherwise (docs/design.md §2). The code of a coordinate is the level ℓ or ℓ+1 ∈ [0, s]
 plus a sign; side information is ‖v‖₂ as float32. Lemma 3.1: E[Q_s(v)] = v and
 E‖Q_s(v) − v‖² ≤ min(d/s², √d/s)·‖v‖² (``numeric.qsgd_error_bound``); per coordinate the variance is that of
 the two-point rounding between ℓ‖v‖/s and (ℓ+1)‖v‖/s (``numeric.rounding_variance``). Cost of the fixed-length

@@ -1,11 +1,11 @@
-"""Unbiased stochastic uniform quantizer on the block's own range (DESIGN.md §1; theory/quantizer.py).
+"""Unbiased stochastic uniform quantizer on the block's own range (docs/design.md §2; theory/quantizer.py).
 
 On a block x ∈ R^d with m = min x, M = max x, R = M − m and s intervals, the grid is m + jR/s, j = 0..s. A
 coordinate between its neighbours ℓ ≤ x ≤ u rounds to u with probability (x − ℓ)/(u − ℓ), to ℓ otherwise, so
 E[Q(x)] = x and E‖Q(x) − x‖² = Σ_i (x_i − ℓ_i)(u_i − x_i) ≤ d R²/(4s²) (``numeric.rounding_variance``,
 ``numeric.quantization_error_bound``). Side information: m and M as float32; cost ``numeric.bits_fixed``.
 
-How it is computed (the hot path; feasibility.md §3b found the naive version RNG-bound):
+How it is computed (the hot path; docs/design.md §7: the naive version is RNG-bound):
 
     v_i   = fl((x_i − m)·s/R) ∈ [0, s]                    (float32; the scale is rounded down so v ≤ s)
     code_i = ⌊ fl(fl(v_i + k_i·2^-16) + (1/2 + 2^-17)) ⌋    (k_i uniform on the 2^16 integers [−2^15, 2^15))
