@@ -1,7 +1,8 @@
 """Two engines with one interface: a plain per-client loop (the reference) and a vectorised engine.
 
 ``engine.local_updates(w, clients, round_)`` returns the clients' updates Δ_i = w_i^τ − w (one row per
-client, float32, the flat parameter order of ``model.parameters()``) after their local SGD on the batch plan
+client, in w's dtype — float32 in every experiment, float64 in the engines' equivalence test — and the flat
+parameter order of ``model.parameters()``) after their local SGD on the batch plan
 of local.py. Both engines use the same plan, the same loss (mean cross entropy over the batch) and the same
 SGD/momentum update as ``torch.optim.SGD``, so for the same seed they give the same updates up to float32
 summation order.
@@ -64,7 +65,7 @@ class LoopEngine(_Base):
 
     def local_updates(self, w: torch.Tensor, clients: Sequence[int], round_: int) -> torch.Tensor:
         params = list(self.model.parameters())
-        out = torch.empty(len(clients), self.d)
+        out = torch.empty(len(clients), self.d, dtype=w.dtype)
         for row, c in enumerate(clients):
             with torch.no_grad():  # copy (vector_to_parameters would alias w and let SGD overwrite it)
                 for p, chunk in zip(params, torch.split(w, self.sizes), strict=True):
@@ -92,7 +93,7 @@ class VectorizedEngine(_Base):
         order = np.argsort(-steps, kind="stable")  # most steps first: the active clients are a prefix
         S, B = int(steps.max()), self.cfg.batch_size
         index = np.zeros((S, m, B), dtype=np.int64)
-        scale = np.zeros((S, m, B), dtype=np.float32)  # 1/|batch| on real samples, 0 on padding
+        scale = np.zeros((S, m, B))  # 1/|batch| on real samples, 0 on padding (rounded to w.dtype below)
         for j, i in enumerate(order):
             for k, idx in enumerate(plans[i]):
                 index[k, j, : idx.size] = idx
@@ -100,7 +101,7 @@ class VectorizedEngine(_Base):
         active = [int((steps > k).sum()) for k in range(S)]
         index_t = torch.from_numpy(index)
         x_round, y_round = self.x[index_t], self.y[index_t]  # one gather per round: [S, m, B, ...]
-        scale_t = torch.from_numpy(scale)
+        scale_t = torch.from_numpy(scale).to(w.dtype)
         stacked = [c.reshape(s).expand(m, *s).clone() for c, s in zip(torch.split(w, self.sizes), self.shapes,
                                                                         strict=True)]
         bufs = [torch.zeros_like(p) for p in stacked] if self.cfg.momentum > 0 else None

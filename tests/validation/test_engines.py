@@ -1,13 +1,24 @@
 """The loop engine (the reference) and the vectorised engine train the same clients the same way.
 
-Both run float32 SGD on the same batch plan (local.py), so they may differ only by summation order. Every
-float32 operation has a relative rounding error of at most eps = 2^-24 ≈ 6e-8; a reduction of length n in a
-different order differs by at most ~n·eps relatively (worst case, ~√n·eps typically), and an SGD trajectory
-of S steps accumulates the per-step differences (the step map w ↦ w − η∇f is Lipschitz with constant
-1 + ηL ≈ 1 for these step sizes). We allow a relative difference (max |Δ_loop − Δ_vec| / max |Δ_loop|) of
-S · 100 · eps: with S ≤ 45 steps that is ≤ 3e-4, several hundred times what is measured (≤ 6e-7), yet far
-below what any real discrepancy produces: one missing, repeated or mis-weighted minibatch changes Δ by about
-one step in S, a relative 1/S ≥ 2e-2 (the negative control below measures it).
+Both engines follow the same batch plan (local.py) and compute the same arithmetic; they differ only in the
+order of floating-point summations (a per-client matmul vs a batched ``baddbmm``, a plain vs a grouped
+convolution), and the kernels that do those sums are chosen by BLAS/oneDNN per CPU. Such a difference starts
+at the unit roundoff u and is then carried by the trajectory, and there the conditioning decides:
+
+* **float64 for the equivalence test.** Momentum 0.9 and ReLU kinks make the step map far from 1-Lipschitz:
+  in float32 on an Intel Sapphire Rapids CPU, 6 momentum steps of the MNIST-1D CNN turned u = 6e-8 into a
+  relative difference of 3.3e-4 (a gain of ~5e3), and a pre-activation within ~u of 0 can flip its ReLU under
+  another summation order, which changes that sample's gradient by O(1). So the engines are compared in
+  float64 (u = 1.1e-16), where the same code runs on other kernels but the same plan, masking and weighting —
+  what this test is about. A gain of even 1e6 leaves a difference below ``TOL64`` = 1e-9, and a flip needs a
+  pre-activation within ~1e-16 (relative) of 0. A real discrepancy — one minibatch missing, repeated, or a
+  short batch weighted as a full one — changes Δ by about one step in S, a relative ≥ 1e-2 here; the
+  negative controls below measure each of these and require it to exceed ``TOL64`` a million-fold.
+* **float32 only where the map is non-expansive.** The FedAvg trajectory test runs the production float32
+  engines on logistic regression without momentum: softmax cross entropy is convex with a per-sample
+  Hessian ≤ ‖x̃‖²/2·I (x̃ = [x, 1]; ‖x̃‖² ≤ 24.1 on digits), so L ≤ 12.1 for every minibatch and at
+  lr = 0.1 ≤ 2/L the SGD step map is 1-Lipschitz: rounding differences add up over the S steps but never
+  grow, and S · 100 · u bounds them with a wide margin whatever the CPU.
 """
 
 from __future__ import annotations
@@ -28,10 +39,11 @@ from fedquant.validation.models import build_model
 from fedquant.validation.setup import build
 
 EPS32 = float(np.finfo(np.float32).eps) / 2  # unit roundoff 2^-24
+TOL64 = 1e-9  # relative tolerance of the float64 equivalence test (module docstring)
 
 
 def tolerance(steps: int) -> float:
-    """Relative tolerance for S steps of float32 SGD in a different summation order (module docstring)."""
+    """Relative tolerance for S float32 steps of a non-expansive step map in another summation order."""
     return steps * 100 * EPS32
 
 
@@ -62,17 +74,42 @@ def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / a.abs().max())
 
 
+class MutatedLoop(LoopEngine):
+    """The reference engine with one planted bug in its batch plan (the negative controls)."""
+
+    def __init__(self, *args: object, mutation: str) -> None:
+        super().__init__(*args)
+        self.mutation = mutation
+
+    def plan(self, client: int, round_: int) -> list[np.ndarray]:
+        batches = super().plan(client, round_)
+        if len(batches) < 2:
+            return batches
+        if self.mutation == "missing":  # the last minibatch is skipped
+            return batches[:-1]
+        if self.mutation == "repeated":  # the first minibatch is taken twice
+            return [batches[0], *batches]
+        # "misweighted": the short last batch padded with copies of the round's first sample, as if padding counted
+        pad = np.repeat(batches[0][:1], self.cfg.batch_size - batches[-1].size)
+        return [*batches[:-1], np.concatenate([batches[-1], pad])]
+
+
+def float64_setup(data: dict, dataset: str, model: str) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor,
+                                                                 list[np.ndarray], torch.Tensor]:
+    ds = data[dataset]
+    net = build_model(model, ds, seed=0).double()
+    x, y = torch.from_numpy(ds.x_train).double(), torch.from_numpy(ds.y_train)
+    w = torch.nn.utils.parameters_to_vector(net.parameters()).detach().clone()
+    return net, x, y, client_split(ds.num_train), w
+
+
 @pytest.mark.parametrize(("dataset", "model"), MODELS, ids=[f"{d}-{m}" for d, m in MODELS])
 @pytest.mark.parametrize("mode", list(CONFIGS))
 def test_loop_and_vectorized_agree(data: dict, dataset: str, model: str, mode: str) -> None:
-    ds = data[dataset]
     cfg = CONFIGS[mode]
-    net = build_model(model, ds, seed=0)
-    x, y = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
-    clients = client_split(ds.num_train)
+    net, x, y, clients, w = float64_setup(data, dataset, model)
     loop = LoopEngine(net, x, y, clients, cfg, seed=3)
     vec = VectorizedEngine(net, x, y, clients, cfg, seed=3)
-    w = torch.nn.utils.parameters_to_vector(net.parameters()).detach().clone()
     w_before = w.clone()
     chosen = [4, 0, 2, 3]  # a subset, not sorted: rows must follow this order
     steps = [cfg.steps_for(clients[c].size) for c in chosen]
@@ -81,16 +118,28 @@ def test_loop_and_vectorized_agree(data: dict, dataset: str, model: str, mode: s
     a = loop.local_updates(w, chosen, round_=2)
     b = vec.local_updates(w, chosen, round_=2)
     assert a.shape == b.shape == (len(chosen), loop.d)
-    assert a.dtype == b.dtype == torch.float32
+    assert a.dtype == b.dtype == torch.float64
     assert torch.equal(w, w_before), "an engine changed the global model it was given"
-    tol = tolerance(max(steps))
     for row in range(len(chosen)):
         assert float(a[row].abs().max()) > 0
-        assert rel_diff(a[row], b[row]) <= tol, (chosen[row], rel_diff(a[row], b[row]), tol)
+        assert rel_diff(a[row], b[row]) <= TOL64, (chosen[row], rel_diff(a[row], b[row]))
     # negative control: the next round's batches (a different plan) are far outside the tolerance, for every
     # client with more than one batch (client 0's 7 samples are one full batch whatever their order)
     c = vec.local_updates(w, chosen, round_=3)
-    assert min(rel_diff(a[r], c[r]) for r in range(len(chosen)) if clients[chosen[r]].size > 32) > 30 * tol
+    assert min(rel_diff(a[r], c[r]) for r in range(len(chosen)) if clients[chosen[r]].size > 32) > 1e6 * TOL64
+
+
+@pytest.mark.parametrize("mutation", ["missing", "repeated", "misweighted"])
+@pytest.mark.parametrize(("dataset", "model"), [("digits", "mlp"), ("mnist1d", "cnn")], ids=["digits-mlp",
+                                                                                            "mnist1d-cnn"])
+def test_equivalence_catches_a_planted_minibatch_bug(data: dict, dataset: str, model: str, mutation: str) -> None:
+    """Each kind of bug the equivalence test is there to catch lies ≥ 10^6 × TOL64 away from the reference."""
+    cfg = CONFIGS["epochs-plain"]
+    net, x, y, clients, w = float64_setup(data, dataset, model)
+    chosen = [1, 2, 3]  # 45, 100 and 33 samples: several batches each, every one with a short last batch
+    a = LoopEngine(net, x, y, clients, cfg, seed=3).local_updates(w, chosen, round_=2)
+    bad = MutatedLoop(net, x, y, clients, cfg, 3, mutation=mutation).local_updates(w, chosen, round_=2)
+    assert min(rel_diff(a[r], bad[r]) for r in range(len(chosen))) > 1e6 * TOL64
 
 
 def test_engine_rows_follow_client_order(data: dict) -> None:
@@ -122,14 +171,15 @@ def test_make_engine_names(data: dict) -> None:
 
 
 def test_unquantized_fedavg_trajectory_same_with_both_engines() -> None:
-    """Five rounds of FedAvg (rule None): every round's measurements and the final model agree.
+    """Five rounds of float32 FedAvg (rule None): every round's measurements and the final model agree.
 
-    The trajectory compounds the engines' float32 differences over 5 rounds of up to S local steps each, so
-    the module docstring's argument gives a relative tolerance of 5·S·100·eps (S = 18 here: ≈ 5e-4), used
-    for the final model, the loss, the squared gradient norm and the range.
+    Logistic regression at lr = 0.1 without momentum: a non-expansive step map (module docstring), so the
+    engines' float32 differences add up over the 5 rounds of up to S local steps and the relative tolerance is
+    5·S·100·u (S = 8 here: ≈ 2.4e-4), used for the final model, the loss, the squared gradient norm and the
+    range.
     """
-    base = ExperimentConfig(dataset="digits", model="mlp", clients=6, participation=0.5, rounds=5, lr=0.2, seeds=(0,),
-                            schemes=("none",))
+    base = ExperimentConfig(dataset="digits", model="logreg", clients=6, participation=0.5, rounds=5, lr=0.1,
+                            seeds=(0,), schemes=("none",))
     outs, w0 = {}, {}
     for engine in ("loop", "vectorized"):
         s = build(base.with_(engine=engine), 0)
