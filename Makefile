@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint pytest notebooks wheel-check bench clean
+.PHONY: demo test lint pytest notebooks wheel-check bench generate clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ wheel-check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/fedquant bench all
+
+# after editing theory/: rewrite theory/generated.py, the numeric module shipped in the package
+generate: $(STAMP)
+	$(BIN)/python -m fedquant.theory.numeric --write
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

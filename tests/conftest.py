@@ -1,30 +1,23 @@
 """Fixtures shared by every test folder.
 
-The user's numeric cache (``$FEDQUANT_CACHE_DIR`` or ``~/.cache/fedquant``) is left as it is: tests that read
-formulas use it like any caller would. Only the cache tests redirect it, through ``fresh_cache``.
+Tests that read formulas use ``fedquant.theory.numeric`` like any caller would: its functions come from the
+module shipped in the package (theory/generated.py); nothing is cached on disk.
 """
 
 from __future__ import annotations
 
 import sys
 import zlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
-
-@pytest.fixture
-def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An empty numeric cache in ``tmp_path``; this process forgets what it had loaded before and after."""
-    from fedquant.theory import numeric
-
-    monkeypatch.setenv("FEDQUANT_CACHE_DIR", str(tmp_path))
-    numeric.clear_memory()
-    yield tmp_path
-    # runs before monkeypatch restores the variable; the next load reads the user's cache again
-    numeric.clear_memory()
+# One hypothesis profile for every machine: no per-example deadline (a slower CPU must not turn a property
+# into a failure) and derandomised examples (the same examples on every run and every machine).
+settings.register_profile("fedquant", deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fedquant")
 
 
 @pytest.fixture

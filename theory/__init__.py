@@ -7,7 +7,7 @@
 * ``evaluate_bound(criterion, **constants)`` checks constants against the bound's conditions and evaluates it.
 
 Importing this package is cheap: sympy loads only when a derivation is needed and the numeric functions
-come from an on-disk cache (see ``numeric``). Imports nothing else of fedquant.
+come from the generated module shipped with it (see ``numeric``). Imports nothing else of fedquant.
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
-"""Benchmark of fedquant.theory: a cold derivation, the CLI's start-up, and the evaluation rate of the bound.
+"""Benchmark of fedquant.theory: a cold derivation, the shipped module's import, the CLI's start-up, and the
+evaluation rate of the bound.
 
 ``bench_theory()`` measures
 
-* **cold derivation**: a fresh interpreter with an empty ``FEDQUANT_CACHE_DIR`` derives everything with sympy,
-  prints it as numpy source, renders the steps, writes the cache and compiles the functions (wall time of
-  the subprocess, and the time inside it after the interpreter started);
-* **CLI start-up with a warm cache**: wall time of ``fedquant bound`` (symbolic print) and of an evaluated
+* **derivation (sympy, cold)**: a fresh interpreter derives everything with sympy, prints it as numpy source,
+  renders the steps and compiles the result in memory (``codegen.load_in_memory()``, what ``--write`` does
+  and what numeric falls back to when the shipped module is stale), wall time of the subprocess and the time
+  inside it after the interpreter started;
+* **shipped module import**: a fresh interpreter imports ``numeric`` and builds its functions from
+  ``theory/generated.py`` (wall and inside times; it must not import sympy);
+* **CLI start-up**: wall time of ``fedquant bound`` (symbolic print) and of an evaluated
   ``fedquant bound --format json`` in a subprocess (target: under 2 s);
 * **evaluation rate**: ``numeric.bound_nonconvex`` and ``numeric.bound_pl`` on ``n`` random valid inputs at
   once (evaluations per second).
@@ -20,14 +24,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy
 
-from . import numeric
+from . import codegen, generated, numeric
 
 #: the start-up time the CLI should stay under on a small (2-core) machine, seconds
 CLI_TARGET_S = 2.0
@@ -35,10 +38,17 @@ CLI_TARGET_S = 2.0
 _COLD_CODE = (
     "import json, time\n"
     "t0 = time.perf_counter()\n"
+    "from fedquant.theory import codegen\n"
+    "n = len(codegen.load_in_memory().ARGUMENTS)\n"
+    "print(json.dumps({'inside_s': time.perf_counter() - t0, 'functions': n}))\n"
+)
+
+_IMPORT_CODE = (
+    "import json, sys, time\n"
+    "t0 = time.perf_counter()\n"
     "from fedquant.theory import numeric\n"
-    "numeric.functions()\n"
-    "files = len(list(numeric.cache_dir().iterdir()))\n"
-    "print(json.dumps({'inside_s': time.perf_counter() - t0, 'files': files}))\n"
+    "n = len(numeric.functions())\n"
+    "print(json.dumps({'inside_s': time.perf_counter() - t0, 'functions': n, 'sympy': 'sympy' in sys.modules}))\n"
 )
 
 _EVALUATE_ARGS = ["--L", "1", "--lr", "0.05", "--local-steps", "5", "--clients", "10", "--sigma2", "0.1",
@@ -90,28 +100,35 @@ def _rate(fn: Any, args: list[numpy.ndarray], n: int, repeats: int) -> float:
 
 
 def bench_theory(n: int = 10**6, repeats: int = 3, seed: int = 0) -> dict[str, Any]:
-    """Time a cold derivation, the CLI start-up with a warm cache, and the bound's evaluation rate."""
+    """Time a cold derivation, the shipped module's import, the CLI start-up, and the bound's evaluation rate."""
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
     python = [sys.executable, "-c"]
     result: dict[str, Any] = {"n": int(n), "repeats": int(repeats), "cpu_count": os.cpu_count(),
-                              "cache_key": numeric.cache_key(), "cli_target_s": CLI_TARGET_S}
+                              "derivation_key": codegen.derivation_key(),
+                              "shipped_current": codegen.derivation_key() == generated.DERIVATION_KEY,
+                              "cli_target_s": CLI_TARGET_S}
 
     # baseline: an interpreter that imports numpy (what every fedquant process pays before its own work)
     result["python_numpy_start_s"] = min(_run([*python, "import numpy"], env)[0] for _ in range(repeats))
 
-    # cold derivation in a fresh process with an empty cache
-    with tempfile.TemporaryDirectory(prefix="fedquant-bench-") as tmp:
-        wall, out = _run([*python, _COLD_CODE], dict(env, FEDQUANT_CACHE_DIR=tmp))
-        inside = json.loads(out.strip().splitlines()[-1])
+    # cold derivation with sympy in a fresh process, in memory (nothing is written)
+    wall, out = _run([*python, _COLD_CODE], env)
+    inside = json.loads(out.strip().splitlines()[-1])
     result["cold_derive_s"] = wall
     result["cold_derive_inside_s"] = inside["inside_s"]
-    if inside["files"] != 1:
-        raise RuntimeError(f"the cold derivation wrote {inside['files']} files, expected the one cache file")
 
-    # CLI start-up with a warm cache: one untimed run fills the cache the CLI will read, then time it
+    # the shipped module: a fresh process imports numeric and builds its functions, without sympy
+    runs = sorted(_run([*python, _IMPORT_CODE], env) for _ in range(repeats))
+    shipped = [json.loads(out.strip().splitlines()[-1]) for _, out in runs]
+    result["shipped_import_s"] = runs[len(runs) // 2][0]
+    result["shipped_import_inside_s"] = min(s["inside_s"] for s in shipped)
+    result["shipped_import_sympy"] = any(s["sympy"] for s in shipped)
+    if {s["functions"] for s in shipped} != {inside["functions"]}:
+        raise RuntimeError("the shipped module and the derivation export different functions")
+
+    # CLI start-up
     cli = _cli_command()
-    _run([*cli, "bound"], env)
     symbolic = sorted(_run([*cli, "bound"], env)[0] for _ in range(repeats))
     evaluated = sorted(_run([*cli, "bound", *_EVALUATE_ARGS], env)[0] for _ in range(repeats))
     result["cli"] = " ".join(cli)
@@ -120,7 +137,7 @@ def bench_theory(n: int = 10**6, repeats: int = 3, seed: int = 0) -> dict[str, A
     result["cli_evaluate_s"] = evaluated[len(evaluated) // 2]
     result["cli_within_target"] = max(result["cli_bound_s"], result["cli_evaluate_s"]) < CLI_TARGET_S
 
-    # evaluation rate of the lambdified bound
+    # evaluation rate of the generated bound
     c = _random_constants(int(n), seed)
     common = [c[k] for k in ("L", "lr", "local_steps", "p2", "sigma2", "zeta2", "gap", "rounds")]
     nonconvex_args = [*common, c["quant_sum"]]
@@ -135,11 +152,15 @@ def format_bench(result: dict[str, Any]) -> str:
     target = result["cli_target_s"]
     ok = "within" if result["cli_within_target"] else "OVER"
     rows = [
-        f"fedquant.theory benchmark ({result['cpu_count']} CPUs, cache key {result['cache_key']})",
+        f"fedquant.theory benchmark ({result['cpu_count']} CPUs, derivation key {result['derivation_key'][:12]}, "
+        f"shipped module {'current' if result['shipped_current'] else 'STALE: run make generate'})",
         f"  python + numpy start            {result['python_numpy_start_s']:8.3f} s   (baseline)",
-        f"  cold derivation (subprocess)    {result['cold_derive_s']:8.3f} s   "
+        f"  derivation (sympy, cold)        {result['cold_derive_s']:8.3f} s   "
         f"({result['cold_derive_inside_s']:.3f} s after start-up)",
-        f"  fedquant bound, warm cache      {result['cli_bound_s']:8.3f} s   (median of {result['repeats']}; "
+        f"  shipped module import           {result['shipped_import_s']:8.3f} s   "
+        f"({result['shipped_import_inside_s']:.3f} s after start-up; "
+        f"{'imports sympy!' if result['shipped_import_sympy'] else 'no sympy'})",
+        f"  fedquant bound                  {result['cli_bound_s']:8.3f} s   (median of {result['repeats']}; "
         f"min {result['cli_bound_min_s']:.3f} s)",
         f"  fedquant bound --format json    {result['cli_evaluate_s']:8.3f} s   "
         f"({ok} the {target:g} s target)",

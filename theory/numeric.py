@@ -1,11 +1,15 @@
-"""Fast numeric functions of the derivation: lambdified once, cached on disk, loaded without sympy.
+"""Fast numeric functions of the derivation, shipped as generated code: loaded without sympy.
 
 Every formula the optimizer and the simulator evaluate comes from here, generated from the sympy
-expressions of theory/ (``derivation.exports()``); none is typed a second time. The generated numpy source
-and the rendered text/LaTeX of the derivation are cached in ``$FEDQUANT_CACHE_DIR`` (default
-``$XDG_CACHE_HOME/fedquant`` or ``~/.cache/fedquant``) under a key made of the theory sources and the sympy
-version, so a cold process that finds the cache imports neither sympy nor the derivation. Where the cache
-cannot be written, everything still works: the derivation is redone in memory.
+expressions of theory/ (``derivation.exports()``); none is typed a second time. The numpy functions, the
+rendered text/LaTeX of every step and the LaTeX document live in ``theory/generated.py``, written at
+development time by ``python -m fedquant.theory.numeric --write`` (``make generate``) and shipped in the
+package; ``--check`` exits 1 when it is stale. Nothing is read from a cache directory and nothing is
+executed from a file other than that module, so importing this one imports neither sympy nor the derivation.
+
+If the shipped module's derivation key differs from that of the theory/ sources beside it (theory/ was edited
+and not regenerated), the first call derives everything in memory with sympy instead, after one warning on
+stderr: a stale formula is never used.
 
 Use: ``from fedquant.theory import numeric; numeric.quantization_error_bound(d, R, s)``; the names are
 ``numeric.names()``. All functions broadcast like numpy ufuncs.
@@ -13,132 +17,57 @@ Use: ``from fedquant.theory import numeric; numeric.quantization_error_bound(d, 
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import json
-import math
-import os
-import tempfile
+import sys
+import types
 from collections.abc import Callable
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy
 
-_HERE = Path(__file__).resolve().parent
-_FORMAT = 2
+from . import codegen
+
+try:
+    from . import generated
+except ImportError:  # deleted before a --write: derive in memory
+    generated = None
+
 _STATE: dict[str, Any] = {}
+_WARNED: set[str] = set()
 
 
-def cache_dir() -> Path:
-    env = os.environ.get("FEDQUANT_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "fedquant"
-
-
-#: the modules whose content defines the derivation and its generated code (bench.py, evaluate.py, … do not)
-DERIVATION_FILES = ("assumptions.py", "bound.py", "bound_terms.py", "budget.py", "conventions.py",
-                    "derivation.py", "fedavg.py", "numeric.py", "quantizer.py", "step.py", "symbols.py")
-
-
-def cache_key() -> str:
-    """Hash of the derivation's source files and the sympy version: any change to them re-derives."""
-    h = hashlib.sha256(f"format={_FORMAT};sympy={metadata.version('sympy')}".encode())
-    for name in DERIVATION_FILES:
-        h.update(name.encode())
-        h.update((_HERE / name).read_bytes())
-    return h.hexdigest()[:20]
-
-
-def _cache_path() -> Path:
-    return cache_dir() / f"theory-{cache_key()}.json"
-
-
-def _generate() -> dict[str, Any]:
-    """Derive, then print every export as numpy source and render every step."""
-    from sympy.printing.numpy import NumPyPrinter
-
-    from .derivation import derive, exports
-
-    printer = NumPyPrinter({"fully_qualified_modules": True, "allow_unknown_functions": False})
-    functions = {}
-    for name, (args, expr) in exports().items():
-        arg_names = [str(a) for a in args]
-        body = printer.doprint(expr)
-        source = f"def {name}({', '.join(arg_names)}):\n    return {body}\n"
-        functions[name] = {"args": arg_names, "source": source}
-    derivation = derive()
-    steps = {
-        step.key: {
-            "kind": step.kind,
-            "title": step.title,
-            "text": step.text(),
-            "latex": step.latex(),
-            "latex_math": step.latex_math(),
-            "parts_text": step.parts_text(),
-            "conditions_text": step.conditions_text(),
-            "conditions_latex": step.conditions_latex(),
-        }
-        for step in derivation
-    }
-    return {"format": _FORMAT, "functions": functions, "steps": steps, "document": derivation.latex()}
-
-
-def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".theory-", suffix=".tmp")
+def _current() -> bool:
+    """Whether the shipped module was generated from the sources beside it (trusted when they are absent)."""
+    if generated is None:
+        return False
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return codegen.derivation_key() == generated.DERIVATION_KEY
+    except OSError:
+        return True
 
 
-def _well_formed(payload: Any) -> bool:
-    return (isinstance(payload, dict) and payload.get("format") == _FORMAT
-            and isinstance(payload.get("functions"), dict) and isinstance(payload.get("steps"), dict)
-            and isinstance(payload.get("document"), str))
+def _load() -> types.ModuleType:
+    if "module" not in _STATE:
+        module: types.ModuleType | None = generated
+        if not _current():
+            if "stale" not in _WARNED:
+                _WARNED.add("stale")
+                print(f"fedquant: theory/generated.py does not match the theory/ sources; deriving in memory "
+                      f"with sympy (slow). Regenerate it: {codegen.COMMAND}", file=sys.stderr)
+            module = codegen.load_in_memory()
+        _STATE["module"] = module
+    return _STATE["module"]
 
 
-def _load() -> dict[str, Any]:
-    if "payload" in _STATE:
-        return _STATE["payload"]
-    path = _cache_path()
-    payload = None
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, ValueError):
-        payload = None
-    if not _well_formed(payload):
-        payload = _generate()
-        with contextlib.suppress(OSError):  # a read-only home: keep the in-memory derivation
-            _write_atomically(path, payload)
-            for stale in path.parent.glob("theory-*.json"):  # caches of older derivations
-                if stale != path:
-                    stale.unlink(missing_ok=True)
-    _STATE["payload"] = payload
-    return payload
-
-
-def _compile(name: str, spec: dict[str, Any]) -> Callable[..., Any]:
-    namespace: dict[str, Any] = {"numpy": numpy, "functools": functools, "math": math}
-    exec(compile(spec["source"], f"<fedquant.theory.numeric.{name}>", "exec"), namespace)
-    raw = namespace[name]
-
+def _wrap(name: str, raw: Callable[..., Any], args: tuple[str, ...], src: str) -> Callable[..., Any]:
     @functools.wraps(raw)
-    def fn(*args: Any) -> Any:
-        out = raw(*args)
-        if numpy.ndim(out) == 0 and any(numpy.ndim(a) for a in args):  # a formula free of its arguments
-            return numpy.broadcast_to(numpy.asarray(out, dtype=float), numpy.broadcast(*args).shape).copy()
+    def fn(*values: Any) -> Any:
+        out = raw(*values)
+        if numpy.ndim(out) == 0 and any(numpy.ndim(a) for a in values):  # a formula free of its arguments
+            return numpy.broadcast_to(numpy.asarray(out, dtype=float), numpy.broadcast(*values).shape).copy()
         return out
 
-    fn.__doc__ = f"{name}({', '.join(spec['args'])}) — generated from the sympy derivation:\n\n{spec['source']}"
+    fn.__doc__ = f"{name}({', '.join(args)}) — generated from the sympy derivation:\n\n{src}"
     fn.__module__ = __name__
     fn.__qualname__ = name
     return fn
@@ -147,40 +76,41 @@ def _compile(name: str, spec: dict[str, Any]) -> Callable[..., Any]:
 def functions() -> dict[str, Callable[..., Any]]:
     """All numeric functions by name."""
     if "functions" not in _STATE:
-        payload = _load()
-        _STATE["functions"] = {name: _compile(name, spec) for name, spec in payload["functions"].items()}
+        module = _load()
+        _STATE["functions"] = {name: _wrap(name, getattr(module, name), args, module.SOURCES[name])
+                               for name, args in module.ARGUMENTS.items()}
     return _STATE["functions"]
 
 
 def names() -> list[str]:
-    return sorted(_load()["functions"])
+    return sorted(_load().ARGUMENTS)
 
 
 def source(name: str) -> str:
     """The generated numpy source of one function."""
-    return _load()["functions"][name]["source"]
+    return _load().SOURCES[name]
 
 
 def arguments(name: str) -> list[str]:
-    return list(_load()["functions"][name]["args"])
+    return list(_load().ARGUMENTS[name])
 
 
 def rendered(key: str) -> dict[str, Any]:
-    """Text and LaTeX of one derivation step (``derivation.derive()[key]``), from the cache."""
-    return _load()["steps"][key]
+    """Text and LaTeX of one derivation step (``derivation.derive()[key]``), as generated."""
+    return _load().STEPS[key]
 
 
 def step_keys() -> list[str]:
-    return list(_load()["steps"])
+    return list(_load().STEPS)
 
 
 def document() -> str:
     """The whole derivation as a LaTeX document."""
-    return _load()["document"]
+    return _load().DOCUMENT
 
 
 def clear_memory() -> None:
-    """Forget what this process loaded (the next call reads the cache file or derives again)."""
+    """Forget what this process loaded (the next call checks the shipped module's key again)."""
     _STATE.clear()
 
 
@@ -191,3 +121,7 @@ def __getattr__(name: str) -> Callable[..., Any]:
     if name in fns:
         return fns[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(codegen.main())
