@@ -177,6 +177,11 @@ class ScheduleProblem:
             raise InvalidArgument("rho", "a contraction factor 0 < ρ ≤ 1", rho)
         if not np.isfinite(f_star) or f_star < 0:
             raise InvalidArgument("f_star", "a finite lower bound f* ≥ 0", f_star)
+        if constants is not None:  # the bound's own rule (fedquant bound refuses the same values)
+            from fedquant.theory.evaluate import validate_constants
+
+            validate_constants(criterion, {"L": constants.L, "lr": constants.lr, "local_steps": constants.local_steps,
+                                           "mu": constants.mu})
         problem = ScheduleProblem(
             range_=r,
             loss=f,

@@ -68,7 +68,50 @@ def parse_scheme(text: str, argument: str = "scheme") -> SchemeSpec:
             if not math.isfinite(num):
                 raise InvalidArgument(argument, f"a finite number for {key}", text)
             params[key] = num
-    return SchemeSpec(name, params)
+    spec = SchemeSpec(name, params)
+    try:
+        _check_values(spec)
+    except InvalidArgument as err:
+        raise InvalidArgument(argument, f"{name}: {err.argument} must be {err.allowed}", text) from None
+    return spec
+
+
+def split_specs(text: str) -> list[str]:
+    """A comma list of specs, where a spec's own key=value pairs also use commas: ``fixed:4,dadaquant:q_min=2,
+    q_max=8,feddq`` is three specs (an item with ``=`` but no scheme name continues the spec before it)."""
+    specs: list[str] = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        if specs and "=" in item and ":" not in item and ":" in specs[-1]:
+            specs[-1] += "," + item
+        else:
+            specs.append(item)
+    return specs
+
+
+#: a value for each knob a spec may leave free, only to build the rule once and so check the values it sets
+_PROBE = {"bits": 4.0, "s0": 1.0, "delta": 1.0, "q_min": 1.0}
+
+
+def _check_values(spec: SchemeSpec) -> None:
+    """Build the spec's rule once, so a value no rule accepts fails when it is parsed, before anything runs."""
+    p = spec.params
+    if spec.name in ("optimal", "optimal-online"):
+        from .items import GRANULARITIES
+
+        if "granularity" in p and p["granularity"] not in GRANULARITIES:
+            raise InvalidArgument("granularity", f"one of {', '.join(GRANULARITIES)}", p["granularity"])
+        return
+    if spec.name == "fixed" and "bits" in p and float(p["bits"]) != int(float(p["bits"])):
+        raise InvalidArgument("bits", "whole bits per coordinate (a fractional width is a budget: fixed:1.5 "
+                              "there)", p["bits"])
+    for key in ("floor", "phi"):
+        if key in p and (float(p[key]) != int(float(p[key])) or float(p[key]) < 1):
+            raise InvalidArgument(key, "an integer ≥ 1", p[key])
+    knob = KNOBS.get(spec.name)
+    probe = SchemeSpec(spec.name, {knob: _PROBE[knob], **p} if knob is not None else dict(p))
+    _make(probe, None, None)  # type: ignore[arg-type]
 
 
 def _int(v: float | str | None) -> int | None:

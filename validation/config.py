@@ -15,6 +15,8 @@ from fedquant.theory.errors import InvalidArgument
 
 DEFAULT_SCHEMES = ("none", "fixed:8", "adaquantfl", "dadaquant", "feddq", "feddq-loss", "optimal", "optimal-online")
 BLOCKS = ("model", "tensor")
+#: more rounds than a validation run on these small models could finish in days on a workstation
+MAX_ROUNDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class ExperimentConfig:
         if not (isinstance(self.participation, int | float) and 0 < self.participation <= 1):
             raise InvalidArgument("participation", "a fraction in (0, 1]", self.participation)
         parse_partition(self.partition)
-        _int("rounds", self.rounds, 1)
+        _int("rounds", self.rounds, 1, MAX_ROUNDS)
         if (self.local_steps is None) == (self.local_epochs is None):
             raise InvalidArgument("local_steps", "either local steps or local epochs", self.local_steps)
         if self.local_steps is not None:

@@ -13,6 +13,7 @@ finished runs and ``--resume`` redoes only what is missing. Same configuration, 
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedquant.optimizer import read_trace
 from fedquant.theory.errors import InvalidArgument
 
 from . import fedavg
@@ -89,26 +91,102 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def prepare(config: ExperimentConfig, out: Path, resume: bool) -> None:
-    """Check the configuration and the output folder before anything is written."""
+    """Check the configuration, the trace, the budget and the output folder before anything is written.
+
+    Everything a run could refuse later is refused here, so a refused run leaves nothing behind and the
+    corrected rerun just works.
+    """
     config.checked()
     for seed in config.seeds:  # a split the data cannot give (shards:K > classes, more clients than samples)
         load_data(config, seed)
-    if out.exists() and not out.is_dir():
-        raise InvalidArgument("out", "a folder (or a path where one can be made)", str(out))
+    if config.trace:
+        read_trace(config.trace)
+    check_budget(build(config, config.seeds[0]))
+    check_out(out)
     existing = out / "config.json"
     if existing.exists():
-        saved = json.loads(existing.read_text())
+        saved = read_json(out, existing)
         if not resume:
             raise InvalidArgument("out", "an empty or new folder (it holds an experiment: add --resume to "
                                   "continue it, or choose another --out)", str(out))
-        if saved.get("config") != config.to_json():
-            diff = sorted(k for k, v in config.to_json().items() if saved.get("config", {}).get(k) != v)
+        if not isinstance(saved, dict) or saved.get("config") != config.to_json():
+            given = saved.get("config", {}) if isinstance(saved, dict) else {}
+            diff = sorted(k for k, v in config.to_json().items() if not isinstance(given, dict) or given.get(k) != v)
             raise InvalidArgument("resume", f"the same configuration as the interrupted run (differs in "
                                   f"{', '.join(diff)})", str(out))
+        for seed in config.seeds:  # a damaged finished run or plan would be trusted by the resume: refuse it
+            for path in sorted((out / "runs" / f"seed{seed}").glob("*.json")):
+                read_json(out, path)
     elif resume and out.exists() and any(out.iterdir()):
-        raise InvalidArgument("resume", "a folder written by fedquant validate", str(out))
+        raise InvalidArgument("resume", "a folder written by fedquant validate (it has no config.json)", str(out))
     if not resume and out.exists() and any(out.iterdir()):
         raise InvalidArgument("out", "an empty or new folder", str(out))
+
+
+def check_budget(setup: SeedSetup) -> None:
+    """The budget pays for one bit per coordinate of every block of every participant in every round: the
+    rule ``fedquant schedule`` applies (ScheduleProblem.create), on the experiment's own sizes."""
+    from fedquant.optimizer import ScheduleProblem
+
+    from .plan import budget_of, cost_model
+
+    cfg = setup.config
+    try:
+        ScheduleProblem.create(range_=np.ones((cfg.rounds, setup.spec.per_round, setup.block_sizes.size)),
+                               clients=setup.spec.per_round, block_sizes=setup.block_sizes,
+                               budget_bits=budget_of(setup), cost=cost_model(cfg.quantizer))
+    except InvalidArgument as err:
+        raise InvalidArgument("budget", err.allowed + " over the run", cfg.budget) from None
+
+
+def check_out(out: Path) -> None:
+    """``out`` names a folder that is (or can be made) writable; a probe file is made and removed at once."""
+    if str(out).strip() in ("", "."):
+        raise InvalidArgument("out", "a folder name (the current directory is not an output folder)", str(out))
+    if out.exists() and not out.is_dir():
+        raise InvalidArgument("out", "a folder (or a path where one can be made)", str(out))
+    base = out
+    while not base.exists():
+        if base.parent == base:
+            break
+        base = base.parent
+    if not base.is_dir():
+        raise InvalidArgument("out", f"a path inside a folder ({base} is a file)", str(out))
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as err:
+        raise InvalidArgument("out", f"a folder fedquant can write to (cannot write in {base}: {err.strerror})",
+                              str(out)) from None
+
+
+def read_json(out: Path, path: Path) -> Any:
+    """A file of a finished run; a damaged one is named with what to do about it."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        rel = path.relative_to(out)
+        fix = ("delete that file and rerun with --resume to redo only that run" if path.name != "config.json"
+               else "it cannot be resumed: choose another --out (or delete the folder) and start again")
+        raise InvalidArgument("resume", f"an intact experiment folder ({rel} is damaged or truncated: {fix})",
+                              str(out)) from None
+
+
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder itself while an experiment writes there (no lock file is left
+    behind); a second writer on the same folder is refused at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidArgument("out", "a folder no other fedquant validate is writing to (another process "
+                                  "holds its lock; wait for it to finish)", str(out)) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def seed_jobs(config: ExperimentConfig, out: Path, seed: int) -> list[str]:
@@ -184,10 +262,16 @@ def plan_record(setup: SeedSetup, plan: Plan, constants: dict[str, float]) -> di
 def run_experiment(config: ExperimentConfig, out: str | Path, *, resume: bool = False, jobs: int = 1,
                    progress: bool = True) -> dict[str, Any]:
     """Run (or finish) an experiment and write every output; returns the summary."""
-    from .report import write_outputs
-
     out = Path(out)
     prepare(config, out, resume)
+    with locked(out):
+        prepare(config, out, resume)  # again under the lock: another run may have started in between
+        return _run_locked(config, out, resume, jobs, progress)
+
+
+def _run_locked(config: ExperimentConfig, out: Path, resume: bool, jobs: int, progress: bool) -> dict[str, Any]:
+    from .report import write_outputs
+
     write_atomic(out / "config.json", dumps({"format": FORMAT, "config": config.to_json()}))
     total = sum(len(seed_jobs(config, out, s)) for s in config.seeds)
     bar = _progress(total, progress)

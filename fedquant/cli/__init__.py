@@ -6,6 +6,7 @@ one line on stderr naming the flag and what it accepts.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
@@ -39,10 +40,23 @@ def build_parser() -> Parser:
     return parser
 
 
+def _check_flags(parser: Parser, argv: list[str]) -> None:
+    """Unknown flags are named with the command they were given to and the closest flag it has."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    command = next((i for i, t in enumerate(argv) if not t.startswith("-")), None)
+    if sub is None or command is None or argv[command] not in sub.choices:
+        parser.check_unknown(argv if command is None else argv[:command])
+        return
+    parser.check_unknown(argv[:command])
+    sub.choices[argv[command]].check_unknown(argv[command + 1:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     prog = "fedquant"
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        _check_flags(parser, argv)
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
@@ -59,3 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:  # the machine refused a read or a write that the checks at the door could not foresee
+        where = f" {err.filename}" if err.filename else ""
+        print(f"{prog}: error: could not read or write{where}: {err.strerror or err}", file=sys.stderr)
+        return 2

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import re
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any, NoReturn
 
 from fedquant.theory.errors import InvalidArgument
@@ -22,8 +25,35 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line and an exception instead of usage text and exit."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # --sigma must not silently mean --sigma2
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: error: {message}")
+
+    def options(self) -> list[str]:
+        """Every long option this parser accepts."""
+        return sorted(o for a in self._actions for o in a.option_strings if o.startswith("--"))
+
+    def check_unknown(self, argv: list[str]) -> None:
+        """Refuse a flag this (sub)command does not have, naming the command and the closest flag it has.
+
+        Runs before parsing, so ``--budgte 1`` is reported as a typo rather than as a missing ``--budget``.
+        Flags are never abbreviated (``--sigma`` is not ``--sigma2``): a prefix is refused with the suggestion.
+        """
+        known = self.options()
+        for token in argv:
+            if token == "--":
+                return
+            if not token.startswith("--"):
+                continue
+            name = token.split("=", 1)[0]
+            if name in known:
+                continue
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            hint = f" (did you mean {close[0]}?)" if close else f"; see {self.prog} --help"
+            raise UsageError(f"{self.prog}: error: unknown flag {name}{hint}")
 
 
 def flag(name: str) -> str:
@@ -31,6 +61,30 @@ def flag(name: str) -> str:
     if name.startswith("-"):
         return name
     return FLAG_OVERRIDES.get(name, "--" + name.replace("_", "-"))
+
+
+def check_output_file(path: str, name: str, suffixes: tuple[str, ...] = (".png", ".pdf", ".svg")) -> Path:
+    """A file the command will write: its folder exists and is writable, its suffix names a format.
+
+    Checked before any work, with a probe file made and removed at once, so nothing is left behind.
+    """
+    allowed = f"a file name ending in {', '.join(suffixes)} inside an existing, writable folder"
+    if not path.strip():
+        raise InvalidArgument(name, allowed, path)
+    p = Path(path)
+    if p.is_dir():
+        raise InvalidArgument(name, allowed + " (this is a folder)", path)
+    if p.suffix.lower() not in suffixes:
+        raise InvalidArgument(name, allowed, path)
+    folder = p.parent
+    if not folder.is_dir():
+        raise InvalidArgument(name, allowed + f" (no folder {folder})", path)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise InvalidArgument(name, allowed + f" (cannot write in {folder}: {err.strerror})", path) from None
+    return p
 
 
 def fail(prog: str, err: InvalidArgument) -> int:
@@ -83,6 +137,21 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def int_in(low: int, high: int) -> Any:
+    """An argparse type: an integer from ``low`` to ``high`` (a cap that keeps a typo from running for days)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low:,} to {high:,}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low:,} to {high:,}, got {text!r}")
+        return value
+
+    return parse
 
 
 def finite_float(text: str) -> float:

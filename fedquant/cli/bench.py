@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import emit_json, positive_int
+from ._common import emit_json, int_in
+
+#: caps on the workload sizes: 10^7 rounds is the scale the solvers are benchmarked at; 2.5·10^8 float32
+#: elements (1 GB per array, a few arrays live at once) still fits a 24 GiB machine
+MAX_ROUNDS, MAX_ELEMENTS, MAX_THREADS = 10**7, 250_000_000, 256
 
 HELP = "benchmarks: theory (derive, CLI start, evaluation rate), schedule (vs cvxpy), engine, quantize"
 PARTS = ("theory", "schedule", "engine", "quantize")
@@ -15,10 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help=HELP, description=HELP + ". Each prints its numbers beside a reference "
                        "measured in the same run.")
     p.add_argument("part", nargs="?", default="all", choices=(*PARTS, "all"))
-    p.add_argument("--rounds", type=positive_int, default=100_000, help="schedule: rounds T (default 10^5)")
+    p.add_argument("--rounds", type=int_in(1, MAX_ROUNDS), default=100_000, help="schedule: rounds T (default 10^5)")
     p.add_argument("--no-cvxpy", action="store_true", help="schedule: skip cvxpy (about 30 s at T = 10^5)")
-    p.add_argument("--threads", type=positive_int, help="engine: torch threads (default: torch's)")
-    p.add_argument("--elements", type=positive_int, default=10**7, help="quantize: float32 elements (10^7)")
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS), help="engine: torch threads (default: torch's)")
+    p.add_argument("--elements", type=int_in(1, MAX_ELEMENTS), default=10**7, help="quantize: float32 elements (10^7)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=run)
 

@@ -12,7 +12,7 @@ import numpy as np
 from fedquant.theory import CRITERIA
 from fedquant.theory.errors import InvalidArgument
 
-from ._common import emit_json, finite_float, parse_bits, positive_int
+from ._common import check_output_file, emit_json, finite_float, parse_bits, positive_int
 
 HELP = "levels per round under a bit budget: the exact optimum or a calibrated baseline"
 
@@ -33,8 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheme", required=True, help="a scheme spec (fixed:4, feddq, optimal, ...), a comma list, or all")
     p.add_argument("--budget", required=True, help="total uplink bits: 4096, 1.5e6, 12Mb (megabits), 3MB (bytes)")
     p.add_argument("--rounds", type=positive_int, help="rounds T (from the trace when omitted)")
-    p.add_argument("--clients", type=positive_int, help="clients sending every round, equal weights")
-    p.add_argument("--d", default=None, help="coordinates per block: one number, or one per block (8192,128,...)")
+    p.add_argument("--clients", type=positive_int, help="clients sending every round, equal weights (from the run's "
+                   "plan.json when --trace is a fedquant validate rounds.csv)")
+    p.add_argument("--d", default=None, help="coordinates per block: one number, or one per block (8192,128,...); "
+                   "from the run's plan.json when --trace is a fedquant validate rounds.csv")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--trace", help="CSV with round,loss,range[,client] (a validation rounds.csv works)")
     src.add_argument("--range-model", help="exp:R0,RHO | power:R0,K | exp_floor:R0,RHO,C | const:R")
@@ -59,7 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _block_sizes(text: str | None) -> list[int]:
     if text is None:
-        raise InvalidArgument("d", "the number of coordinates (or one per block)", None)
+        raise InvalidArgument("d", "the number of coordinates (or one per block; read from the run's plan.json "
+                              "when the --trace is a fedquant validate rounds.csv)", None)
     try:
         sizes = [int(v) for v in text.split(",")]
     except ValueError:
@@ -71,11 +74,13 @@ def _block_sizes(text: str | None) -> list[int]:
 
 def build_problem(args: argparse.Namespace) -> Any:
     from fedquant.optimizer import Constants, ScheduleProblem, read_trace, trajectory
+    from fedquant.optimizer.trace import sizes_beside
 
     budget = parse_bits(args.budget)
-    sizes = _block_sizes(args.d)
     if args.trace:
         tr = read_trace(args.trace, args.trace_scheme, args.trace_seed)
+        beside = sizes_beside(args.trace, args.trace_seed) if args.d is None or args.clients is None else None
+        sizes = _block_sizes(args.d) if args.d is not None or beside is None else beside.block_sizes
         ranges, loss = tr.range_, tr.loss
         if args.rounds is not None:
             if args.rounds > ranges.shape[0]:
@@ -85,10 +90,14 @@ def build_problem(args: argparse.Namespace) -> Any:
             raise InvalidArgument("loss_model", "not with --trace (the trace has the loss)", args.loss_model)
         clients = args.clients if ranges.ndim == 1 else None
         if ranges.ndim == 1 and clients is None:
-            raise InvalidArgument("clients", "the number of clients (the trace has one row per round)", None)
+            if beside is None:
+                raise InvalidArgument("clients", "the number of clients (the trace has one row per round, and no "
+                                      "fedquant validate run's plan.json lies beside it)", None)
+            clients = beside.clients
         if ranges.ndim == 2 and args.clients not in (None, ranges.shape[1]):
             raise InvalidArgument("clients", f"{ranges.shape[1]}, the clients in the trace", args.clients)
     else:
+        sizes = _block_sizes(args.d)
         if args.rounds is None:
             raise InvalidArgument("rounds", "the number of rounds (or a --trace)", None)
         if args.clients is None:
@@ -142,7 +151,8 @@ def _text_one(s: Any) -> str:
            f"{mean_b[-third:].mean():.2f} in the last)", ""]
     rows = list(range(min(5, s.rounds))) + [t for t in range(max(5, s.rounds - 5), s.rounds)]
     rms = s.range_rms()
-    out.append(f"  {'round':>5}  {'levels':>8}  {'bits':>5}  {'range':>10}  {'loss':>8}")
+    has_loss = bool(np.any(np.isfinite(pr.loss)))  # no --loss-model: no loss column
+    out.append(f"  {'round':>5}  {'levels':>10}  {'bits':>5}  {'range':>10}" + (f"  {'loss':>8}" if has_loss else ""))
     prev = -1
     for t in rows:
         if t != prev + 1:
@@ -150,8 +160,8 @@ def _text_one(s: Any) -> str:
         lv = s._round_levels(t)
         lv_txt = f"{lv:g}" if not isinstance(lv, list) else "per client"
         loss = pr.loss[t]
-        out.append(f"  {t:>5}  {lv_txt:>8}  {mean_b[t]:>5.2f}  {rms[t]:>10.4g}  "
-                   f"{loss if np.isfinite(loss) else float('nan'):>8.4g}")
+        loss_txt = (f"  {loss:>8.4g}" if np.isfinite(loss) else f"  {'–':>8}") if has_loss else ""
+        out.append(f"  {t:>5}  {lv_txt:>10}  {mean_b[t]:>5.2f}  {rms[t]:>10.4g}{loss_txt}")
         prev = t
     out.append("")
     out.append(f"  bits per round  {_spark(mean_b)}")
@@ -188,12 +198,17 @@ def _text_many(schedules: list[Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from fedquant.optimizer import SCHEMES, parse_scheme, schedule
+    from fedquant.optimizer.registry import split_specs
 
     try:
-        specs_text = list(SCHEMES) if args.scheme.strip() == "all" else [x for x in args.scheme.split(",") if x]
+        specs_text = list(SCHEMES) if args.scheme.strip() == "all" else split_specs(args.scheme)
         if not specs_text:
             raise InvalidArgument("scheme", "a scheme name", args.scheme)
         specs = [parse_scheme(x) for x in specs_text]
+        if args.plot is not None:
+            check_output_file(args.plot, "plot")
+        if args.format == "csv" and len(specs) > 1:
+            raise InvalidArgument("format", "json or text for several schemes (csv holds one schedule)", "csv")
         problem = build_problem(args)
         schedules = [schedule(spec, problem) for spec in specs]
     except InvalidArgument as err:
@@ -205,8 +220,6 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         emit_json(schedules[0].to_json() if len(schedules) == 1 else {"schedules": [s.to_json() for s in schedules]})
     elif args.format == "csv":
-        if len(schedules) > 1:
-            raise InvalidArgument("--format", "json or text for several schemes (csv holds one schedule)", "csv")
         sys.stdout.write(schedules[0].to_csv())
     else:
         print(_text_one(schedules[0]) if len(schedules) == 1 else _text_many(schedules))

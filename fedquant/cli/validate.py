@@ -79,6 +79,7 @@ def _budget(text: str) -> str:
 
 
 def config_from(args: argparse.Namespace):
+    from fedquant.optimizer.registry import split_specs
     from fedquant.validation.config import ExperimentConfig
     from fedquant.validation.presets import preset
 
@@ -89,7 +90,7 @@ def config_from(args: argparse.Namespace):
         "momentum": args.momentum, "quantizer": args.quantizer, "blocks": args.blocks, "criterion": args.criterion,
         "target_accuracy": args.target_accuracy, "engine": args.engine, "pilot_rounds": args.pilot_rounds,
         "downlink_bits": args.downlink_bits, "trace": args.trace, "calibration_runs": args.calibration_runs,
-        "schemes": None if args.schemes is None else tuple(s.strip() for s in args.schemes.split(",") if s.strip()),
+        "schemes": None if args.schemes is None else tuple(split_specs(args.schemes)),
         "budget": None if args.budget is None else _budget(args.budget),
         "seeds": None if args.seeds is None else _seeds(args.seeds),
     }
