@@ -138,23 +138,70 @@ def _n(v: Any, fmt: str = ".4g") -> str:
     return "–" if v is None else format(v, fmt)
 
 
+def _aligned(header: list[str] | None, rows: list[list[str]], left: int = 1) -> list[str]:
+    """Columns two spaces apart, each as wide as its widest cell (header included); the first ``left`` columns
+    left-aligned, the others right-aligned like the numbers they hold."""
+    table = ([header] if header else []) + rows
+    widths = [max(len(cell) for cell in column) for column in zip(*table, strict=True)]
+    return ["  ".join(cell.ljust(w) if i < left else cell.rjust(w)
+                      for i, (cell, w) in enumerate(zip(cells, widths, strict=True))).rstrip() for cells in table]
+
+
+def budget_how(spec: str) -> str:
+    """How a ``--budget`` spec sets the budget: ``auto`` → ``auto = what fixed:4 would spend``."""
+    if spec == "auto":
+        return "auto = what fixed:4 would spend"
+    if spec.startswith("fixed:"):
+        return f"{spec} = what {spec.split(':', 1)[1]} bits per coordinate would spend"
+    return "given in bits"
+
+
+def budget_line(summary: dict[str, Any]) -> str:
+    """The budget of a summary, how it was set, and which schemes were calibrated to it."""
+    from fedquant.optimizer.registry import pinned
+
+    values = sorted(set(summary["budget_bits"].values()))
+    amount = f"{values[0]:,.0f}" if len(values) == 1 else f"{values[0]:,.0f} to {values[-1]:,.0f}"
+    schemes = list(summary["schemes"])
+    calibrated = [s for s in schemes if s != "none" and not pinned(s)]
+    as_given = [f"{s} (unquantized)" if s == "none" else s for s in schemes if s not in calibrated]
+    return (f"budget: {budget_how(summary['config']['budget'])}, {amount} bits per run ('of budget' is a run's "
+            f"bits over it)\ncalibrated to it, each under a budget guard: {', '.join(calibrated) or 'no scheme'}; "
+            f"as given: {', '.join(as_given) or 'no scheme'}")
+
+
+def _decimals(values: list[float]) -> int:
+    """Decimals that show the smallest value of a column to three significant digits (at least 3, at most 6)."""
+    small = min((abs(v) for v in values if v), default=1.0)
+    return int(min(6, max(3, 2 - np.floor(np.log10(small)))))
+
+
 def summary_table(summary: dict[str, Any]) -> str:
     budget = float(np.mean(list(summary["budget_bits"].values())))
-    lines = [f"{'scheme':<16}{'bits (M)':>10}{'of budget':>10}{'bytes (MB)':>11}{'final acc':>10}{'final loss':>11}"
-             f"{'bits→target (M)':>16}{'Δacc vs none':>13}"]
+    seeds = len(summary["config"]["seeds"])
+    header = ["scheme", "bits (M)", "of budget", "bytes (MB)", "final acc", "final loss", "bits→target (M)",
+              "Δacc vs none"]
+    rows = []
+    mbit = _decimals([s["total_bits"] / 1e6 for s in summary["schemes"].values()])
+    mbyte = _decimals([s["total_bytes"] / 1e6 for s in summary["schemes"].values()])
     for name, s in summary["schemes"].items():
         btt = _n(None if s["bits_to_target"] is None else s["bits_to_target"] / 1e6, ".3g")
-        reached = f"{btt} ({s['reached_target']}/{len(summary['config']['seeds'])})"
         dacc = s.get("accuracy_cost_vs_none")
-        lines.append(f"{name:<16}{s['total_bits'] / 1e6:>10.3f}{100 * s['total_bits'] / budget:>9.1f}%"
-                     f"{s['total_bytes'] / 1e6:>11.3f}"
-                     f"{s['final_accuracy']:>10.4f}{s['final_loss']:>11.4f}{reached:>16}"
-                     f"{'–' if dacc is None else format(0.0 - dacc, '+.4f'):>13}")
-    return "\n".join(lines)
+        rows.append([name, f"{s['total_bits'] / 1e6:.{mbit}f}", f"{100 * s['total_bits'] / budget:.1f}%",
+                     f"{s['total_bytes'] / 1e6:.{mbyte}f}", f"{s['final_accuracy']:.4f}", f"{s['final_loss']:.4f}",
+                     f"{btt} ({s['reached_target']}/{seeds})", "–" if dacc is None else format(0.0 - dacc, "+.4f")])
+    targets = list(summary["targets"].values())
+    target = (f"{targets[0]:.4f}" if len(set(targets)) == 1 else
+              ", ".join(f"{v:.4f}" for v in targets) + " per seed")
+    if summary["config"].get("target_accuracy") is None:
+        target = f"95% of none's final, {target}"
+    return "\n".join([*_aligned(header, rows), "", budget_line(summary),
+                      f"bits→target: Mbit until the test accuracy reached the target ({target}); mean over the runs "
+                      f"that reached it (runs/seeds)"])
 
 
 def checks_table(summary: dict[str, Any]) -> str:
-    lines = []
+    rows = []
     for name, c in summary["checks"].items():
         holds = {True: "holds", False: "FAILS", None: "n/a"}[c.get("holds")]
         pred, meas = c.get("predicted"), c.get("measured")
@@ -172,8 +219,8 @@ def checks_table(summary: dict[str, Any]) -> str:
                    f"measured best {meas[0]}"
         else:
             desc = c.get("note", "")
-        lines.append(f"{name:<12}{holds:<7}{desc}")
-    return "\n".join(lines)
+        rows.append([name, holds, desc])
+    return "\n".join(_aligned(None, rows, left=3))
 
 
 def report_markdown(config: ExperimentConfig, plans: dict[int, Any], summary: dict[str, Any]) -> str:
@@ -187,7 +234,7 @@ def report_markdown(config: ExperimentConfig, plans: dict[int, Any], summary: di
         f"{c.participation} ({p0['participants_per_round']} per round), partition {c.partition}, {c.rounds} rounds, "
         f"{local}, batch {c.batch_size}, lr {c.lr}, momentum {c.momentum}, quantizer {c.quantizer}, "
         f"criterion {c.criterion}, engine {c.engine}, seeds {list(c.seeds)}.", "",
-        f"Budget: {p0['budget_bits']:,.0f} bits per run ({'what fixed:4 spends' if c.budget == 'auto' else 'given'}); "
+        f"Budget: {p0['budget_bits']:,.0f} bits per run ({budget_how(c.budget)}); "
         f"calibrated schemes: {', '.join(c.adaptive()) or 'none'}; each runs under a budget guard.",
         f"Pilot: the first {p0['pilot_rounds']} unquantized rounds of each seed ({p0['pilot_bits'] / 1e6:.3g} Mbit at "
         f"float32), extrapolated by {', '.join(f'{k}: {v}' for k, v in p0['forecasts'].items())}.", "",

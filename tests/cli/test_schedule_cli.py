@@ -60,6 +60,18 @@ def test_optimal_beats_every_baseline_in_the_comparison(capsys):
     assert best["trend"] == "descending"  # shrinking ranges, equal round weights
 
 
+def test_text_without_loss_model_has_no_loss_column(capsys):
+    no_loss = BASE[:-2]
+    assert "--loss-model" not in no_loss
+    code, out, _ = run(capsys, "--scheme", "feddq", *no_loss)
+    assert code == 0
+    header = next(line for line in out.splitlines() if line.split()[:1] == ["round"])
+    assert header.split() == ["round", "levels", "bits", "range"] and "nan" not in out
+    code, out, _ = run(capsys, "--scheme", "feddq", *BASE)
+    header = next(line for line in out.splitlines() if line.split()[:1] == ["round"])
+    assert header.split() == ["round", "levels", "bits", "range", "loss"] and "nan" not in out
+
+
 def test_text_csv_and_plot(capsys, tmp_path):
     png = tmp_path / "s.png"
     code, out, _ = run(capsys, "--scheme", "optimal", *BASE, "--plot", str(png))

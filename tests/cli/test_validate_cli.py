@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -43,9 +44,20 @@ def test_tiny_run_prints_summary_and_checks(capsys: pytest.CaptureFixture, tmp_p
     header = next(i for i, line in enumerate(lines) if line.startswith("scheme"))
     assert "bits (M)" in lines[header] and "final acc" in lines[header]
     assert [line.split()[0] for line in lines[header + 1:header + 4]] == ["none", "fixed:4", "feddq"]
+    # columns two spaces apart at least, every value right-aligned under its header (never wider than the column)
+    titles = re.split(r"\s{2,}", lines[header])
+    assert titles[:3] == ["scheme", "bits (M)", "of budget"] and "Δacc vs none" in titles
+    ends = [lines[header].index(t) + len(t) for t in titles[1:]]
+    for row in lines[header + 1:header + 4]:
+        assert all(row[e - 1] != " " and (e == len(row) or row[e:e + 2] == "  ") for e in ends), row
+    assert lines[header + 4] == ""
+    assert lines[header + 5].startswith("budget: auto = what fixed:4 would spend, ")
+    assert "feddq" in lines[header + 6] and "as given: none (unquantized), fixed:4" in lines[header + 6]
     start = lines.index("checks (predicted vs measured):")
     assert [line.split()[0] for line in lines[start + 1:start + 5]] == list(CHECKS)
     assert all(line.split()[1] in ("holds", "FAILS", "n/a") for line in lines[start + 1:start + 5])
+    assert len({line.index(line.split()[1]) for line in lines[start + 1:start + 5]}) == 1  # one column
+    assert all(re.match(r"^\S+\s{2,}\S+\s{2,}\S", line) for line in lines[start + 1:start + 5])
     assert f"wrote {out}/rounds.csv" in stdout
     for name in FILES:
         assert (out / name).is_file(), name
