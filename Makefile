@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint pytest notebooks wheel-check bench generate clean
+.PHONY: demo test lint pytest notebooks wheel-check bench generate readme clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 # after editing theory/: rewrite theory/generated.py, the numeric module shipped in the package
 generate: $(STAMP)
 	$(BIN)/python -m fedquant.theory.numeric --write
+
+# rerun every command of the README's tour and rewrite its output blocks (about 4 minutes on 2 cores)
+readme: $(STAMP)
+	$(BIN)/python docs/tour.py --write
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -269,3 +269,17 @@ def test_no_file_leaks_into_the_working_folder_on_success(tmp_path: Path, monkey
     assert main([*SCHEDULE, "--plot", "levels.png"]) == 0
     assert sorted(os.listdir(tmp_path)) == ["levels.png"]
     assert capsys.readouterr().err == ""
+
+
+def test_unquantized_only_run_is_quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``validate --schemes none`` (no quantized scheme to plot) prints no warning: empty legends used to leak a
+    matplotlib UserWarning to stderr."""
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(with_flag(VALIDATE, "--schemes", "none")) == 0
+    assert [str(w.message) for w in caught] == []
+    assert capsys.readouterr().err == ""
