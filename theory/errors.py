@@ -18,8 +18,11 @@ class InvalidArgument(ValueError):
         self.argument = argument
         self.allowed = allowed
         self.got = got
-        shown = "" if got is None else f", got {got!r}"
-        super().__init__(f"{argument}: {allowed}{shown}")
+        super().__init__(argument, allowed, got)  # args rebuild it: it crosses process pools intact
+
+    def __str__(self) -> str:
+        shown = "" if self.got is None else f", got {self.got!r}"
+        return f"{self.argument}: {self.allowed}{shown}"
 
     def with_argument(self, name: str) -> InvalidArgument:
         """The same error reported under another name (a CLI flag for a library parameter)."""

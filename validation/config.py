@@ -17,6 +17,8 @@ DEFAULT_SCHEMES = ("none", "fixed:8", "adaquantfl", "dadaquant", "feddq", "feddq
 BLOCKS = ("model", "tensor")
 #: more rounds than a validation run on these small models could finish in days on a workstation
 MAX_ROUNDS = 100_000
+#: a batch larger than any offline dataset here, and more local steps than a round could usefully take
+MAX_BATCH, MAX_LOCAL_STEPS = 100_000, 100_000
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,10 @@ class ExperimentConfig:
         if (self.local_steps is None) == (self.local_epochs is None):
             raise InvalidArgument("local_steps", "either local steps or local epochs", self.local_steps)
         if self.local_steps is not None:
-            _int("local_steps", self.local_steps, 1)
+            _int("local_steps", self.local_steps, 1, MAX_LOCAL_STEPS)
         if self.local_epochs is not None:
             _int("local_epochs", self.local_epochs, 1)
-        _int("batch_size", self.batch_size, 1)
+        _int("batch_size", self.batch_size, 1, MAX_BATCH)
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
             raise InvalidArgument("lr", "a step size > 0", self.lr)
         if not (0 <= self.momentum < 1):
@@ -94,8 +96,8 @@ class ExperimentConfig:
             raise InvalidArgument("criterion", f"one of {', '.join(CRITERIA)}", self.criterion)
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
             raise InvalidArgument("target_accuracy", "an accuracy in (0, 1]", self.target_accuracy)
-        if not self.seeds or any(isinstance(s, bool) or int(s) != s or s < 0 for s in self.seeds):
-            raise InvalidArgument("seeds", "non-negative integers", self.seeds)
+        if not self.seeds or any(isinstance(s, bool) or int(s) != s or not 0 <= s < 2**32 for s in self.seeds):
+            raise InvalidArgument("seeds", "integers from 0 to 2^32 − 1", ",".join(map(str, self.seeds)))
         if len(set(self.seeds)) != len(self.seeds):
             raise InvalidArgument("seeds", "distinct seeds", self.seeds)
         if self.engine not in ENGINES:

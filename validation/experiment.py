@@ -264,9 +264,25 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, resume: bool = 
     """Run (or finish) an experiment and write every output; returns the summary."""
     out = Path(out)
     prepare(config, out, resume)
+    fresh = not out.exists()
     with locked(out):
         prepare(config, out, resume)  # again under the lock: another run may have started in between
-        return _run_locked(config, out, resume, jobs, progress)
+        try:
+            return _run_locked(config, out, resume, jobs, progress)
+        except InvalidArgument:
+            if not resume:  # refused once training had started: leave nothing, so the corrected rerun just works
+                _empty(out, remove=fresh)
+            raise
+
+
+def _empty(out: Path, remove: bool) -> None:
+    """Delete what a refused new experiment wrote into ``out`` (it was empty or new before the run)."""
+    import shutil
+
+    for p in out.iterdir():
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    if remove:
+        out.rmdir()
 
 
 def _run_locked(config: ExperimentConfig, out: Path, resume: bool, jobs: int, progress: bool) -> dict[str, Any]:

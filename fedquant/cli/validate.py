@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         jobs = args.jobs if args.jobs is not None else max(1, min(os.cpu_count() or 1, len(cfg.seeds)))
         summary = run_experiment(cfg, out, resume=args.resume, jobs=jobs,
                                  progress=not args.no_progress and sys.stderr.isatty())
+    except InvalidArgument as err:
+        raise err.with_argument(FLAGS.get(err.argument, "--" + err.argument.replace("_", "-"))) from None
     except KeyboardInterrupt:
         print(f"fedquant validate: interrupted; finished runs are kept in {out} — rerun with --resume",
               file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("validate seeds words", with_flag(VALIDATE, "--seeds", "a,b"), "--seeds"),
     ("validate seeds negative", with_flag(VALIDATE, "--seeds", "-1"), "--seeds"),
     ("validate seeds repeated", with_flag(VALIDATE, "--seeds", "0,0"), "--seeds"),
+    ("validate seeds huge", with_flag(VALIDATE, "--seeds", "99999999999999999999"), "--seeds"),
+    ("validate batch size huge", [*VALIDATE, "--batch-size", "100000000000000000000"], "--batch-size"),
+    ("validate local steps huge", [*VALIDATE, "--local-steps", "1000000000"], "--local-steps"),
     ("validate rounds zero", with_flag(VALIDATE, "--rounds", "0"), "--rounds"),
     ("validate rounds huge", with_flag(VALIDATE, "--rounds", "10000000"), "--rounds"),
     ("validate pilot beyond the run", [*VALIDATE, "--pilot-rounds", "9"], "--pilot-rounds"),
@@ -257,7 +261,7 @@ def test_refused_cleanly(workdir: Path, argv: list[str], flag: str, monkeypatch:
     assert len(lines) == 1, err
     assert lines[0].startswith(f"fedquant {argv[0]}: error: " if argv[0] in ("bound", "schedule", "validate",
                                                                              "bench") else "fedquant: error: "), err
-    assert flag in lines[0], err
+    assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", lines[0]), (flag, err)  # the flag itself
     assert "Traceback" not in err and out == ""
     assert snapshot(workdir) == before, "a refused run wrote or changed a file"
 
@@ -269,6 +273,27 @@ def test_no_file_leaks_into_the_working_folder_on_success(tmp_path: Path, monkey
     assert main([*SCHEDULE, "--plot", "levels.png"]) == 0
     assert sorted(os.listdir(tmp_path)) == ["levels.png"]
     assert capsys.readouterr().err == ""
+
+
+def test_refused_in_a_worker_process_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A refusal raised once training runs — here inside the seeds' process pool — is still one line, exit 2,
+    and leaves no folder behind, so the corrected rerun starts afresh."""
+    from fedquant.theory.errors import InvalidArgument
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "zero_loss.csv").write_text("round,loss,range\n0,0,0.1\n1,0,0.1\n2,0,0.1\n")
+    argv = [*with_flag(VALIDATE, "--seeds", "0,1"), "--jobs", "2", "--schemes", "none,adaquantfl", "--trace",
+            "zero_loss.csv"]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fedquant validate: error: "), lines
+    assert sorted(os.listdir(tmp_path)) == ["zero_loss.csv"]
+    import pickle
+
+    err = pickle.loads(pickle.dumps(InvalidArgument("loss", "a positive loss", 0.0)))  # crosses a process pool
+    assert (err.argument, err.allowed, err.got, str(err)) == ("loss", "a positive loss", 0.0,
+                                                              "loss: a positive loss, got 0.0")
 
 
 def test_unquantized_only_run_is_quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
