@@ -105,19 +105,16 @@ def config_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from fedquant.validation.experiment import prepare, run_experiment
+    from fedquant.validation.experiment import run_experiment
     from fedquant.validation.report import checks_table, summary_table
 
+    out = Path(args.out)
     try:
         cfg = config_from(args)
         if cfg.trace and not Path(cfg.trace).is_file():
             raise InvalidArgument("trace", "a readable trace CSV", cfg.trace)
-        out = Path(args.out)
-        prepare(cfg, out, args.resume)  # everything checked before anything is written
-    except InvalidArgument as err:
-        raise err.with_argument(FLAGS.get(err.argument, "--" + err.argument.replace("_", "-"))) from None
-    try:
         jobs = args.jobs if args.jobs is not None else max(1, min(os.cpu_count() or 1, len(cfg.seeds)))
+        # run_experiment checks everything (prepare) before it writes anything
         summary = run_experiment(cfg, out, resume=args.resume, jobs=jobs,
                                  progress=not args.no_progress and sys.stderr.isatty())
     except InvalidArgument as err:
