@@ -17,10 +17,10 @@ from typing import Any
 
 _EXPORTS = {
     "Fit": "forecast", "fit": "forecast", "trajectory": "forecast",
-    "Constants": "problem", "ScheduleProblem": "problem",
-    "SCHEMES": "schemes",
-    "build": "registry", "compare": "registry", "parse_scheme": "registry", "schedule": "registry",
-    "Schedule": "schedules",
+    "BoundConstants": "problem", "ScheduleProblem": "problem",
+    "SCHEMES": "scheme_names_old",
+    "build_scheme": "planner", "compare": "planner", "parse_scheme": "planner", "schedule": "planner",
+    "Schedule": "schedule_record",
     "Trace": "trace", "read_trace": "trace",
 }
 

@@ -6,7 +6,8 @@ Totals are step functions of the knob, so we bisect (in log space) for the knob 
 total that still fits, keeping the best feasible point seen; among points that spend the same bits the one
 with the lower objective wins (levels that do not fill their code width cost the same bits for more
 error). The replay is the problem's trajectory: on a real run the trajectory depends on the schedule, so
-validation refines the knob with trial runs (validation/refine.py) and adds a budget guard (rules/base.py).
+validation refines the knob with trial runs (validation/experiment/trial_calibration.py) and adds a budget
+guard (schemes/level_rule.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from fedquant.theory.errors import InvalidArgument
-
-from .problem import ScheduleProblem
-from .rules.base import LevelRule, replay
-from .schedules import Schedule
+from fedquant.errors import InvalidArgument
+from fedquant.optimizer.problem import ScheduleProblem
+from fedquant.optimizer.schedule_record import Schedule
+from fedquant.optimizer.schemes.level_rule import LevelRule, replay
 
 
 def calibrate(make: Callable[[float], LevelRule], problem: ScheduleProblem, lo: float, hi: float, *,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from fedquant.theory.errors import InvalidArgument
+from fedquant.errors import InvalidArgument
 
 
 def _exp(t: np.ndarray, a: float, rho: float) -> np.ndarray:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fedquant.optimizer.problem import ScheduleProblem
+from fedquant.optimizer.round_weights import round_weights
 from fedquant.theory import numeric
-
-from .problem import ScheduleProblem
-from .weights import round_weights
 
 
 def bits_function(cost: str):

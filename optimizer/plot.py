@@ -1,7 +1,7 @@
 """Plots of schedules: code width and range per round (matplotlib, Agg; written to a file).
 
 ``width_panels`` draws one small panel per scheme (shared axes, the other schemes faint grey behind), so
-schemes whose widths coincide stay readable; validation/plots.py draws its ``levels.png`` with it too.
+schemes whose widths coincide stay readable; validation/report/plots.py draws its ``levels.png`` with it too.
 Every scheme has its colour, line style and marker from ``style.py``.
 """
 
@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .schedules import Schedule
-from .style import style
+from fedquant.files import atomic_path
+from fedquant.optimizer.schedule_record import Schedule
+from fedquant.optimizer.style import style
 
 OTHERS = "#c8c8c8"  # the other schemes, behind each panel's own
 
@@ -92,5 +93,6 @@ def plot_schedules(schedules: list[Schedule], path: str | Path) -> Path:
     ax_r.legend(handles=handles, fontsize=8, loc="upper right")
     ax_r.set_title("the trajectories the schedules were planned on", fontsize=10, loc="left")
     out = Path(path)
-    fig.savefig(out, dpi=110)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110)
     return out

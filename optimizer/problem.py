@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from fedquant.errors import InvalidArgument
 from fedquant.theory import CRITERIA
-from fedquant.theory.errors import InvalidArgument
 
 COST_MODELS = ("fixed", "relaxed", "qsgd")
 MAX_BITS = 32
@@ -40,7 +40,7 @@ def _as_float_array(name: str, value: object, ndim_max: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Constants:
+class BoundConstants:
     """Bound constants that turn the objective into bound units (all optional)."""
 
     L: float | None = None
@@ -69,7 +69,7 @@ class ScheduleProblem:
     bits_max: int = 16
     round_weights: np.ndarray | None = None  # user-given α_t; else from the criterion
     rho: float | None = None  # PL contraction; else from constants or fitted from the loss
-    constants: Constants = field(default_factory=Constants)
+    constants: BoundConstants = field(default_factory=BoundConstants)
     f_star: float = 0.0
 
     @property
@@ -93,7 +93,7 @@ class ScheduleProblem:
 
     def truncated(self, start: int) -> ScheduleProblem:
         """The rounds start..T−1 (used by online replanning); round weights keep their absolute index."""
-        from .weights import round_weights
+        from fedquant.optimizer.round_weights import round_weights
 
         alpha = round_weights(self)
         return replace(self, range_=self.range_[start:], loss=self.loss[start:], round_weights=alpha[start:])
@@ -113,7 +113,7 @@ class ScheduleProblem:
         bits_max: int = 16,
         round_weights: object | None = None,
         rho: float | None = None,
-        constants: Constants | None = None,
+        constants: BoundConstants | None = None,
         f_star: float = 0.0,
     ) -> ScheduleProblem:
         """Validate and normalise the inputs.
@@ -194,11 +194,11 @@ class ScheduleProblem:
             bits_max=int(bits_max),
             round_weights=alpha,
             rho=rho,
-            constants=constants or Constants(),
+            constants=constants or BoundConstants(),
             f_star=float(f_star),
         )
         if problem.budget_bits is not None:
-            from .objective import minimum_bits
+            from fedquant.optimizer.objective import minimum_bits
 
             floor = minimum_bits(problem)
             if problem.budget_bits < floor:

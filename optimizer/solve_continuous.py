@@ -16,9 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from fedquant.optimizer.decision_items import unit_error
 from fedquant.theory import numeric
-
-from .items import unit_error
 
 BUDGET_RTOL = 1e-12
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .items import unit_error
+from fedquant.optimizer.decision_items import unit_error
 
 
 @dataclass(frozen=True)

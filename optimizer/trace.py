@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fedquant.theory.errors import InvalidArgument
+from fedquant.errors import InvalidArgument
+from fedquant.run_folder import config_file, plan_file
 
 REQUIRED = ("round", "loss", "range")
 
@@ -126,10 +127,10 @@ def sizes_beside(path: str | Path, seed: int | None = None) -> RunSizes | None:
     """
     folder = Path(path).parent
     try:
-        config = json.loads((folder / "config.json").read_text())
+        config = json.loads(config_file(folder).read_text())
         seeds = [int(x) for x in config["config"]["seeds"]]
         pick = seed if seed is not None else min(seeds)
-        plan_path = folder / "runs" / f"seed{pick}" / "plan.json"
+        plan_path = plan_file(folder, pick)
         plan = json.loads(plan_path.read_text())
         sizes = [int(x) for x in plan["block_sizes"]]
         clients = int(plan["participants_per_round"])

@@ -15,25 +15,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .bound_terms import CRITERIA, TERMS
-from .errors import InvalidArgument
+from fedquant.errors import InvalidArgument
+from fedquant.theory.criteria import CRITERIA, TERMS
 
 if TYPE_CHECKING:
-    from .evaluate import BoundValue
-    from .step import Derivation
+    from fedquant.theory.evaluate import BoundValue
+    from fedquant.theory.step import Derivation
 
 __all__ = ["CRITERIA", "TERMS", "BoundValue", "InvalidArgument", "derive", "evaluate_bound", "numeric"]
 
 
 def derive() -> Derivation:
     """The whole derivation as printable steps (imports sympy; about a second the first time)."""
-    from .derivation import derive as _derive
+    from fedquant.theory.derivation import derive as _derive
 
     return _derive()
 
 
 def evaluate_bound(criterion: str = "nonconvex", **kwargs: Any) -> BoundValue:
-    from .evaluate import evaluate_bound as _evaluate
+    from fedquant.theory.evaluate import evaluate_bound as _evaluate
 
     return _evaluate(criterion, **kwargs)
 
@@ -42,7 +42,7 @@ def __getattr__(name: str) -> Any:
     if name == "numeric":
         return importlib.import_module(f"{__name__}.numeric")
     if name == "BoundValue":
-        from .evaluate import BoundValue
+        from fedquant.theory.evaluate import BoundValue
 
         return BoundValue
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sympy
 
-from . import symbols as S
-from .step import Step
+from fedquant.theory import symbols as S
+from fedquant.theory.step import Step
 
 _grad_diff = S.label("grad_lip", "‖∇fᵢ(x) − ∇fᵢ(y)‖", r"\|\nabla f_i(x)-\nabla f_i(y)\|")
 _xy = S.label("x_minus_y", "‖x − y‖", r"\|x-y\|")

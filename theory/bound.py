@@ -18,10 +18,10 @@ from functools import cache
 
 import sympy
 
-from . import symbols as S
-from .bound_terms import CRITERIA, TERMS
-from .fedavg import C_DESCENT, V_DRIFT, V_SGD, one_round
-from .step import Step
+from fedquant.theory import symbols as S
+from fedquant.theory.criteria import CRITERIA, TERMS
+from fedquant.theory.fedavg import C_DESCENT, V_DRIFT, V_SGD, one_round
+from fedquant.theory.step import Step
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def bound(criterion: str) -> Bound:
         return nonconvex()
     if criterion == "pl":
         return pl()
-    from .errors import InvalidArgument
+    from fedquant.errors import InvalidArgument
 
     raise InvalidArgument("criterion", f"one of {', '.join(CRITERIA)}", criterion)
 

@@ -18,8 +18,8 @@ from functools import cache
 import sympy
 from sympy.codegen.cfunctions import log2
 
-from . import symbols as S
-from .step import Step
+from fedquant.theory import symbols as S
+from fedquant.theory.step import Step
 
 _ratio_alpha = S.label("alpha_ratio", "αₜ₊₁/αₜ", r"\alpha_{t+1}/\alpha_t")
 _s_next_over_s = S.label("level_ratio", "sₜ₊₁/sₜ", r"s_{t+1}/s_t")
@@ -89,7 +89,7 @@ def kkt() -> KKT:
 @cache
 def direction() -> dict[str, sympy.Basic]:
     """Solve s_{t+1}/s_t < 1 for the range factor r under each criterion's round weights."""
-    from .bound import nonconvex, pl
+    from fedquant.theory.bound import nonconvex, pl
 
     r = S.shrink
     out: dict[str, sympy.Basic] = {}

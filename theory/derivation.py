@@ -6,8 +6,8 @@ from functools import cache
 
 import sympy
 
-from . import assumptions, bound, budget, fedavg, quantizer
-from .step import Derivation
+from fedquant.theory import assumptions, bound, budget, fedavg, quantizer
+from fedquant.theory.step import Derivation
 
 MODULES = (assumptions, quantizer, fedavg, bound, budget)
 

@@ -13,9 +13,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import numeric
-from .bound_terms import CRITERIA, TERMS
-from .errors import InvalidArgument
+from fedquant.errors import InvalidArgument
+from fedquant.theory import numeric
+from fedquant.theory.criteria import CRITERIA, TERMS
 
 CONSTANTS = ("L", "lr", "local_steps", "clients", "sigma2", "zeta2", "gap", "rounds")
 QUANT_CONSTANTS = ("d", "range_", "levels")

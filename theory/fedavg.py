@@ -20,8 +20,8 @@ from functools import cache
 
 import sympy
 
-from . import symbols as S
-from .step import Step
+from fedquant.theory import symbols as S
+from fedquant.theory.step import Step
 
 SOURCE = (
     "descent lemma + polarisation + local-drift lemma as in Wang & Joshi, Cooperative SGD, JMLR 2021, and "

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy
 
-from . import codegen
+from fedquant.theory import codegen
 
 try:
-    from . import generated
+    from fedquant.theory import generated
 except ImportError:  # deleted before a --write: derive in memory
     generated = None
 

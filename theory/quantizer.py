@@ -12,9 +12,9 @@ import sympy
 from sympy.codegen.cfunctions import log2
 from sympy.stats import Bernoulli, E, variance
 
-from . import symbols as S
-from .conventions import QSGD_SIDE_INFO_BITS, SIDE_INFO_BITS
-from .step import Step
+from fedquant.theory import symbols as S
+from fedquant.theory.step import Step
+from fedquant.theory.wire import QSGD_SIDE_INFO_BITS, SIDE_INFO_BITS
 
 _QSGD_ERR = S.label("EQs_err", "E‖Q_s(x) − x‖²", r"\mathbb{E}\|Q_s(x)-x\|^{2}")
 _BITS_FIXED = S.label("bits_fixed", "bits_fixed", r"\mathrm{bits}_{\mathrm{fixed}}")

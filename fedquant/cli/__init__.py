@@ -10,10 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fedquant.theory.errors import InvalidArgument
-
-from . import bound as _bound
-from ._common import Parser, UsageError, fail
+from fedquant.cli import bound as _bound
+from fedquant.cli._common import Parser, UsageError, fail
+from fedquant.errors import InvalidArgument
 
 SUBCOMMANDS = [_bound]
 

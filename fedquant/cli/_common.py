@@ -8,11 +8,11 @@ import json
 import math
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
-from fedquant.theory.errors import InvalidArgument
+from fedquant.errors import InvalidArgument
+from fedquant.files import probe_writable
 
 #: library parameter names whose flag is not simply --name-with-dashes
 FLAG_OVERRIDES = {"range_": "--range", "budget_bits": "--budget", "bits_min": "--bits-min", "bits_max": "--bits-max"}
@@ -79,11 +79,9 @@ def check_output_file(path: str, name: str, suffixes: tuple[str, ...] = (".png",
     folder = p.parent
     if not folder.is_dir():
         raise InvalidArgument(name, allowed + f" (no folder {folder})", path)
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise InvalidArgument(name, allowed + f" (cannot write in {folder}: {err.strerror})", path) from None
+    reason = probe_writable(folder)
+    if reason is not None:
+        raise InvalidArgument(name, allowed + f" (cannot write in {folder}: {reason})", path)
     return p
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import emit_json, int_in
+from fedquant.cli._common import emit_json, int_in
 
 #: caps on the workload sizes: 10^7 rounds is the scale the solvers are benchmarked at; 2.5·10^8 float32
 #: elements (1 GB per array, a few arrays live at once) still fits a 24 GiB machine
@@ -33,26 +33,26 @@ def run(args: argparse.Namespace) -> int:
     texts = []
     for part in parts:
         if part == "theory":
-            from fedquant.theory.bench import bench_theory, format_bench
+            from fedquant.benchmarks.theory import bench_theory, format_bench
 
             results[part] = bench_theory()
             texts.append(format_bench(results[part]))
         elif part == "schedule":
-            from fedquant.optimizer.bench import bench_schedule
-            from fedquant.optimizer.bench import format_bench as fmt
+            from fedquant.benchmarks.solvers import bench_schedule
+            from fedquant.benchmarks.solvers import format_bench as fmt
 
             results[part] = bench_schedule(args.rounds, with_cvxpy=not args.no_cvxpy)
             texts.append(fmt(results[part]))
         elif part == "engine":
-            from fedquant.validation.bench_engine import bench_engines
-            from fedquant.validation.bench_engine import format_bench as fmt
+            from fedquant.benchmarks.engines import bench_engines
+            from fedquant.benchmarks.engines import format_bench as fmt
 
             results[part] = [bench_engines("mlp", threads=args.threads),
                              bench_engines("cnn", rounds=10, threads=args.threads)]
             texts.append(fmt(results[part]))
         else:
-            from fedquant.validation.bench_quantize import bench_quantize
-            from fedquant.validation.bench_quantize import format as fmt
+            from fedquant.benchmarks.quantizers import bench_quantize
+            from fedquant.benchmarks.quantizers import format as fmt
 
             results[part] = bench_quantize(n=args.elements)
             texts.append(fmt(results[part]))

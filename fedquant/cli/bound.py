@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fedquant.cli._common import emit_json, finite_float, flag
+from fedquant.errors import InvalidArgument
 from fedquant.theory import CRITERIA, TERMS, numeric
-from fedquant.theory.errors import InvalidArgument
 from fedquant.theory.evaluate import CONSTANTS, evaluate_bound, missing_constants, validate_constants
-
-from ._common import emit_json, finite_float, flag
 
 HELP = "the convergence bound of quantized FedAvg: symbolic, or evaluated for given constants"
 

@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from fedquant.cli._common import check_output_file, emit_json, finite_float, parse_bits, positive_int
+from fedquant.errors import InvalidArgument
 from fedquant.theory import CRITERIA
-from fedquant.theory.errors import InvalidArgument
-
-from ._common import check_output_file, emit_json, finite_float, parse_bits, positive_int
 
 HELP = "levels per round under a bit budget: the exact optimum or a calibrated baseline"
 
@@ -26,7 +25,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from fedquant.optimizer.schemes import SCHEMES
+    from fedquant.optimizer.scheme_names_old import SCHEMES
 
     p = sub.add_parser("schedule", help=HELP, description=HELP + ". Schemes: " + ", ".join(SCHEMES)
                        + "; several comma-separated, or 'all', print a comparison at the same budget.")
@@ -73,7 +72,7 @@ def _block_sizes(text: str | None) -> list[int]:
 
 
 def build_problem(args: argparse.Namespace) -> Any:
-    from fedquant.optimizer import Constants, ScheduleProblem, read_trace, trajectory
+    from fedquant.optimizer import BoundConstants, ScheduleProblem, read_trace, trajectory
     from fedquant.optimizer.trace import sizes_beside
 
     budget = parse_bits(args.budget)
@@ -107,7 +106,7 @@ def build_problem(args: argparse.Namespace) -> Any:
         ranges = trajectory(args.range_model, args.rounds, "range_")
         loss = trajectory(args.loss_model, args.rounds, "loss") if args.loss_model else None
         clients = args.clients
-    constants = Constants(L=args.L, lr=args.lr, local_steps=args.local_steps, mu=args.mu)
+    constants = BoundConstants(L=args.L, lr=args.lr, local_steps=args.local_steps, mu=args.mu)
     return ScheduleProblem.create(range_=ranges, loss=loss, clients=clients, block_sizes=sizes, budget_bits=budget,
                                   criterion=args.criterion, cost=args.cost, bits_min=args.bits_min,
                                   bits_max=args.bits_max, rho=args.rho, constants=constants)
@@ -198,7 +197,7 @@ def _text_many(schedules: list[Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from fedquant.optimizer import SCHEMES, parse_scheme, schedule
-    from fedquant.optimizer.registry import split_specs
+    from fedquant.optimizer.planner import split_specs
 
     try:
         specs_text = list(SCHEMES) if args.scheme.strip() == "all" else split_specs(args.scheme)

@@ -7,10 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+from fedquant.cli._common import emit_json, finite_float, parse_bits, positive_int
+from fedquant.errors import InvalidArgument
 from fedquant.theory import CRITERIA
-from fedquant.theory.errors import InvalidArgument
-
-from ._common import emit_json, finite_float, parse_bits, positive_int
 
 HELP = "run FedAvg on real data with each schedule at equal bits and check the theory against it"
 
@@ -79,9 +78,9 @@ def _budget(text: str) -> str:
 
 
 def config_from(args: argparse.Namespace):
-    from fedquant.optimizer.registry import split_specs
-    from fedquant.validation.config import ExperimentConfig
-    from fedquant.validation.presets import preset
+    from fedquant.optimizer.planner import split_specs
+    from fedquant.validation.experiment.config import ExperimentConfig
+    from fedquant.validation.experiment.presets import preset
 
     values = preset(args.preset)
     given = {
@@ -105,8 +104,8 @@ def config_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from fedquant.validation.experiment import run_experiment
-    from fedquant.validation.report import checks_table, summary_table
+    from fedquant.validation.report.summary import checks_table, summary_table
+    from fedquant.validation.validate import run_experiment
 
     out = Path(args.out)
     try:

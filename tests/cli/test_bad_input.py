@@ -214,7 +214,7 @@ def make_inputs(folder: Path) -> None:
     (folder / "afolder").mkdir()
     (folder / "afolder" / "notes.txt").write_text("not an experiment\n")
     from fedquant.cli.validate import config_from
-    from fedquant.validation.experiment import FORMAT
+    from fedquant.run_folder import FORMAT
 
     parser_args = _namespace(VALIDATE)
     config = {"format": FORMAT, "config": config_from(parser_args).to_json()}
@@ -279,7 +279,7 @@ def test_refused_in_a_worker_process_leaves_nothing(tmp_path: Path, monkeypatch:
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """A refusal raised once training runs — here inside the seeds' process pool — is still one line, exit 2,
     and leaves no folder behind, so the corrected rerun starts afresh."""
-    from fedquant.theory.errors import InvalidArgument
+    from fedquant.errors import InvalidArgument
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "zero_loss.csv").write_text("round,loss,range\n0,0,0.1\n1,0,0.1\n2,0,0.1\n")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fedquant.errors import InvalidArgument
 from fedquant.optimizer import fit, read_trace, trajectory
 from fedquant.optimizer.forecast import fit_contraction
 from fedquant.optimizer.trace import write_trace
-from fedquant.theory.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(

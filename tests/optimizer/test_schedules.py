@@ -7,12 +7,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fedquant.optimizer import SCHEMES, ScheduleProblem, build, schedule, trajectory
+from fedquant.errors import InvalidArgument
+from fedquant.optimizer import SCHEMES, ScheduleProblem, build_scheme, schedule, trajectory
 from fedquant.optimizer.objective import minimum_bits, objective
-from fedquant.optimizer.rules import Observation, adaquantfl, budget_guard, dadaquant, feddq, replay
-from fedquant.optimizer.rules.base import context_of
-from fedquant.optimizer.rules.dadaquant import client_levels
-from fedquant.theory.errors import InvalidArgument
+from fedquant.optimizer.schemes import Observation, adaquantfl, budget_guard, dadaquant, feddq, replay
+from fedquant.optimizer.schemes.dadaquant import client_levels
+from fedquant.optimizer.schemes.level_rule import context_of
 
 D = 1000
 
@@ -142,7 +142,7 @@ def test_dadaquant_doubles_on_a_plateau():
 @pytest.mark.parametrize("name", ["adaquantfl", "dadaquant", "feddq", "feddq-loss", "optimal-online"])
 def test_online_rules_never_peek_ahead(name):
     pr = problem(T=20)
-    rule, _ = build(name, pr)
+    rule, _ = build_scheme(name, pr)
     ctx = context_of(pr)
     cut = 9
     changed_r = pr.range_.copy()

@@ -188,7 +188,7 @@ def test_derivation_key_is_deterministic_and_tracks_sources(tmp_path):
     assert codegen.derivation_key(copy) == key  # same contents, same key, wherever the files are
     # the loader, the generated module, a benchmark or a new helper module do not make the file stale
     (copy / "extra.py").write_text("X = 1\n")
-    for name in ("bench.py", "numeric.py", "generated.py", "evaluate.py"):
+    for name in ("numeric.py", "generated.py", "evaluate.py"):
         (copy / name).write_bytes((copy / name).read_bytes() + b"\n# an edit\n")
     assert codegen.derivation_key(copy) == key
     # nor do Windows line endings
@@ -359,7 +359,7 @@ def test_import_theory_is_light():
 
 
 def test_bench_theory_reports_every_measurement():
-    from fedquant.theory.bench import bench_theory, format_bench
+    from fedquant.benchmarks.theory import bench_theory, format_bench
 
     result = bench_theory(n=1000, repeats=1)
     assert set(result) == {

@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 
 from fedquant.theory import numeric, quantizer
 from fedquant.theory import symbols as S
-from fedquant.theory.conventions import QSGD_SIDE_INFO_BITS, SIDE_INFO_BITS
+from fedquant.theory.wire import QSGD_SIDE_INFO_BITS, SIDE_INFO_BITS
 
 EPS = np.finfo(float).eps
 

@@ -1,0 +1,33 @@
+"""fixed:B — the same B-bit code every round (s = 2^B − 1): the static level of QSGD and FedPAQ."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedquant.errors import InvalidArgument
+from fedquant.optimizer.problem import ScheduleProblem
+from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation, replay
+
+
+def fixed(bits: int) -> LevelRule:
+    if int(bits) != bits or not 1 <= bits <= 32:
+        raise InvalidArgument("bits", "an integer from 1 to 32", bits)
+    levels = 2.0 ** int(bits) - 1.0
+
+    def init(ctx: Context) -> None:
+        if not ctx.bits_min <= bits <= ctx.bits_max:
+            raise InvalidArgument("bits", f"within bits_min..bits_max = {ctx.bits_min}..{ctx.bits_max}", bits)
+
+    def update(obs: Observation, state: None) -> tuple[np.ndarray, None]:
+        return np.full(obs.range_.shape, levels), state
+
+    return LevelRule(f"fixed:{int(bits)}", init, update, {"bits": int(bits)})
+
+
+def calibrate_fixed(problem: ScheduleProblem) -> LevelRule:
+    """The largest B whose schedule fits the budget (total bits are increasing in B)."""
+    assert problem.budget_bits is not None
+    for bits in range(problem.bits_max, problem.bits_min - 1, -1):
+        if replay(fixed(bits), problem).total_bits <= problem.budget_bits:
+            return fixed(bits)
+    raise InvalidArgument("budget_bits", "enough for fixed at bits_min", problem.budget_bits)

@@ -1,0 +1,43 @@
+"""Budget specs, presets and the configuration's own checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedquant.cli import main
+from fedquant.errors import InvalidArgument
+from fedquant.optimizer.objective import bits_function
+from fedquant.validation.experiment.config import ExperimentConfig, budget_bits_per_coordinate
+from fedquant.validation.experiment.plan import fixed_budget
+from fedquant.validation.experiment.presets import PRESETS, preset
+from fedquant.validation.experiment.seed_setup import set_up_seed
+
+
+@pytest.mark.parametrize(("spec", "width"), [("auto", 4.0), ("fixed:1.5", 1.5), ("fixed:8", 8.0), ("1e6", None)])
+def test_budget_specs(spec, width):
+    assert budget_bits_per_coordinate(spec) == width
+
+
+@pytest.mark.parametrize("spec", ["fixed:0.5", "fixed:17", "fixed:x", "-3", "lots", "nan"])
+def test_bad_budget_specs(spec):
+    with pytest.raises(InvalidArgument, match="budget"):
+        budget_bits_per_coordinate(spec)
+
+
+def test_fixed_budget_is_the_bit_formula_and_interpolates():
+    cfg = ExperimentConfig(model="logreg", clients=4, rounds=5, seeds=(0,), blocks="tensor")
+    setup = set_up_seed(cfg, 0)
+    per_client = {b: float(sum(bits_function("fixed")(d, 2.0**b - 1) for d in setup.block_sizes)) for b in (1, 2, 4)}
+    assert fixed_budget(setup, 4.0) == 5 * 4 * per_client[4]
+    assert fixed_budget(setup, 1.5) == pytest.approx(5 * 4 * (per_client[1] + per_client[2]) / 2, rel=1e-15)
+
+
+def test_presets_are_valid_configs_and_flags_override(capsys, tmp_path):
+    for name in PRESETS:
+        ExperimentConfig(**preset(name)).checked()
+    with pytest.raises(InvalidArgument, match="preset"):
+        preset("fast")
+    code = main(["validate", "--preset", "nope", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--preset" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()

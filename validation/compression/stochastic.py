@@ -1,0 +1,99 @@
+"""Unbiased stochastic uniform quantizer on the block's own range (docs/design.md §2; theory/quantizer.py).
+
+On a block x ∈ R^d with m = min x, M = max x, R = M − m and s intervals, the grid is m + jR/s, j = 0..s. A
+coordinate between its neighbours ℓ ≤ x ≤ u rounds to u with probability (x − ℓ)/(u − ℓ), to ℓ otherwise, so
+E[Q(x)] = x and E‖Q(x) − x‖² = Σ_i (x_i − ℓ_i)(u_i − x_i) ≤ d R²/(4s²) (``numeric.rounding_variance``,
+``numeric.quantization_error_bound``). Side information: m and M as float32; cost ``numeric.bits_fixed``.
+
+How it is computed (the hot path; docs/design.md §7: the naive version is RNG-bound):
+
+    v_i   = fl((x_i − m)·s/R) ∈ [0, s]                    (float32; the scale is rounded down so v ≤ s)
+    code_i = ⌊ fl(fl(v_i + k_i·2^-16) + (1/2 + 2^-17)) ⌋    (k_i uniform on the 2^16 integers [−2^15, 2^15))
+
+i.e. code = ⌊v + U⌋ with U = (k + 2^15 + 1/2)/2^16 uniform on 2^16 points centred in (0, 1). In exact
+arithmetic P(code = ⌊v⌋ + 1) = ⌊2^16·frac(v) + 1/2⌋/2^16, which differs from the exact frac(v) by at most
+2^-17; the two float32 additions move the threshold by at most ulp(s + 1). So
+
+    |P(round up) − frac(v)| ≤ 2^-17 + ulp32(s + 1)            (≤ 2^-16 for s ≤ 63; 2^-17 + 2^-19 at s = 15)
+
+and the bias |E[Q(x)_i] − x_i| is at most that many steps R/s, plus the float32 rounding of v and of the grid
+(a few ulp of max(|m|, |M|), the resolution of the float32 output itself). The tests check both exactly, by
+enumerating all 2^16 dithers (tests/validation/compression/test_quantizers.py). The dither bits come from a PCG64 stream
+seeded by one draw from the caller's ``torch.Generator`` (quantize/base.py), four 16-bit dithers per 64-bit
+word; the block is processed in cache-sized slices (base.CHUNK), in parallel over ``torch.get_num_threads()``
+threads, with the same codes whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fedquant.validation.compression.quantized_block import (
+    DITHER_BITS,
+    QuantizedBlock,
+    Quantizer,
+    Scale,
+    dither_seed,
+    float32_width,
+    numpy_code_dtype,
+    range_grid,
+    run_dithered,
+    unit_scale,
+)
+
+#: k·2^-16 maps the int16 dither onto [−1/2, 1/2)
+DITHER_SCALE = np.float32(2.0**-DITHER_BITS)
+#: the centring constant 1/2 + 2^-17 (exact in float32)
+HALF_PLUS = np.float32(0.5 + 2.0 ** -(DITHER_BITS + 1))
+#: up to this many intervals ⌊fl(v + U)⌋ ≤ s without clipping (v + U < s + 1 stays below s + 1 in float32)
+NO_CLIP_LEVELS = 127
+
+
+def _kernel(xs: np.ndarray, lower: np.float32, scale: Scale, levels: int, dither: np.ndarray,
+            buf: np.ndarray, dv: np.ndarray, out: np.ndarray) -> None:
+    """Codes of one slice into ``out`` (the formula of the module docstring); buf, dv: float32 scratch."""
+    np.subtract(xs, lower, out=buf)
+    scale.apply(buf)
+    np.multiply(dither, DITHER_SCALE, out=dv)
+    np.add(buf, dv, out=buf)
+    if levels <= NO_CLIP_LEVELS:
+        np.add(buf, HALF_PLUS, out=out, casting="unsafe")  # ≥ 2^-17 > 0, so truncation is floor
+    else:
+        np.add(buf, HALF_PLUS, out=buf)
+        np.minimum(buf, np.float32(levels), out=out, casting="unsafe")
+
+
+def codes_from_dither(x: np.ndarray, lower: float, upper: float, levels: int,
+                      dither: np.ndarray) -> np.ndarray:
+    """The codes ``quantize`` gives x on the grid [lower, upper] with the given int16 dithers (one per x_i).
+
+    The same kernel as :func:`quantize`; exposed so tests can enumerate all 2^16 dithers and compute the exact
+    expectation of the quantizer. ``lower < upper`` (a zero range has no randomness).
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    dither = np.ascontiguousarray(dither, dtype=np.int16)
+    assert x.shape == dither.shape and x.ndim == 1 and lower < upper
+    scale = unit_scale(float32_width(lower, upper), levels)
+    out = np.empty(x.size, numpy_code_dtype(levels))
+    _kernel(x, np.float32(lower), scale, levels, dither, np.empty_like(x), np.empty_like(x), out)
+    return out
+
+
+def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = None) -> QuantizedBlock:
+    """Stochastic rounding of the 1-D float32 block ``x`` to the grid min(x) + j·R/s, j = 0..s.
+
+    ``generator`` is required (one draw of 63 bits seeds the dither). A block with zero range (all values
+    equal) gets all codes 0 and dequantizes exactly. Codes: :func:`~base.code_dtype` (uint8 for s ≤ 255).
+    """
+    g = range_grid(x, levels)
+    seed = dither_seed(generator)
+    s, m, M, codes, scale, xn = g.levels, g.lower, g.upper, g.codes, g.scale, g.x
+    if scale is not None:
+        lower = np.float32(m)
+        run_dithered(g.n, seed, lambda a, b, dither, buf, dv: _kernel(xn[a:b], lower, scale, s, dither, buf, dv,
+                                                                      codes[a:b]))
+    return QuantizedBlock("stochastic", s, torch.from_numpy(codes), lower=m, upper=M)
+
+
+QUANTIZER = Quantizer(name="stochastic", unbiased=True, stochastic=True, fn=quantize)

@@ -1,0 +1,274 @@
+"""The experiment's files: rounds.csv, clients.csv, summary.json, report.md and plots.
+
+Everything here reads the finished run records of ``out/runs`` (experiment.py), so a resumed experiment
+writes the same files as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedquant.files import dumps, write_atomic
+from fedquant.run_folder import plan_file, run_file
+from fedquant.validation.experiment.config import ExperimentConfig
+from fedquant.validation.report.checks import (
+    bound_for_run,
+    check_bound,
+    check_one_step,
+    check_quant_error,
+    check_ranking,
+)
+
+ROUND_COLUMNS = ["scheme", "seed", "round", "participants", "loss", "accuracy", "test_loss", "grad_norm2", "range",
+                 "p2", "levels", "bit_width", "bits", "bytes", "bytes_entropy", "quant_error", "quant_error_bound",
+                 "excess_loss", "loss_after", "accuracy_after", "downlink_bits"]
+CLIENT_COLUMNS = ["scheme", "seed", "round", "client", "weight", "range", "levels", "bits", "bytes", "quant_error",
+                  "quant_error_bound", "hoeffding_scale"]
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    used = [c for c in columns if any(c in r for r in rows)]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(used)
+    for r in rows:
+        w.writerow([_fmt(r.get(c)) for c in used])
+    return buf.getvalue()
+
+
+def load(config: ExperimentConfig, out: Path) -> tuple[dict[int, dict[str, Any]], dict[tuple[str, int], Any]]:
+    plans = {s: json.loads(plan_file(out, s).read_text()) for s in config.seeds}
+    runs = {(sch, s): json.loads(run_file(out, s, sch).read_text()) for s in config.seeds for sch in config.schemes}
+    return plans, runs
+
+
+def _mean(values: list[float]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _std(values: list[float]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.std(vals, ddof=1)) if len(vals) > 1 else (0.0 if vals else None)
+
+
+def summarize(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tuple[str, int], Any]) -> dict[str, Any]:
+    targets: dict[int, float] = {}
+    for s in config.seeds:
+        if config.target_accuracy is not None:
+            targets[s] = config.target_accuracy
+        else:
+            targets[s] = 0.95 * runs[("none", s)]["rows"][-1]["accuracy_after"]
+    schemes: dict[str, Any] = {}
+    per_run: list[dict[str, Any]] = []
+    for scheme in config.schemes:
+        acc, loss, bits, byts, ent, rtt, btt, pred, clipped = [], [], [], [], [], [], [], [], []
+        for s in config.seeds:
+            rows = runs[(scheme, s)]["rows"]
+            cum = np.cumsum([r["bits"] for r in rows])
+            hit = next((i for i, r in enumerate(rows) if r["accuracy_after"] >= targets[s]), None)
+            acc.append(rows[-1]["accuracy_after"])
+            loss.append(rows[-1]["loss_after"])
+            bits.append(float(cum[-1]))
+            byts.append(float(sum(r["bytes"] for r in rows)))
+            if "bytes_entropy" in rows[0]:
+                ent.append(float(sum(r["bytes_entropy"] for r in rows)))
+            rtt.append(None if hit is None else hit + 1)
+            btt.append(None if hit is None else float(cum[hit]))
+            pred.append(plans[s]["predicted_objective"].get(scheme))
+            clipped.append(runs[(scheme, s)]["guard_clipped"])
+            ref = runs[("none", s)]["rows"][-1] if ("none", s) in runs else None
+            per_run.append({"scheme": scheme, "seed": s, "final_loss": loss[-1], "final_accuracy": acc[-1],
+                            "total_bits": bits[-1], "rounds_to_target": rtt[-1],
+                            "loss_cost_vs_none": None if ref is None else loss[-1] - ref["loss_after"],
+                            "accuracy_cost_vs_none": None if ref is None else ref["accuracy_after"] - acc[-1]})
+        schemes[scheme] = {
+            "total_bits": _mean(bits), "total_bytes": _mean(byts), "total_bytes_entropy": _mean(ent),
+            "final_loss": _mean(loss), "final_loss_std": _std(loss),
+            "final_accuracy": _mean(acc), "final_accuracy_std": _std(acc),
+            "rounds_to_target": _mean(rtt), "bits_to_target": _mean(btt),
+            "reached_target": int(sum(r is not None for r in rtt)),
+            "predicted_objective": _mean(pred), "guard_clipped_rounds": int(sum(clipped)),
+        }
+        if "none" in config.schemes:
+            schemes[scheme]["loss_cost_vs_none"] = _mean([r["loss_cost_vs_none"] for r in per_run[-len(config.seeds):]])
+            schemes[scheme]["accuracy_cost_vs_none"] = _mean(
+                [r["accuracy_cost_vs_none"] for r in per_run[-len(config.seeds):]])
+    quantized = [runs[(sch, s)] for sch in config.schemes if sch != "none" for s in config.seeds]
+    checks = {
+        "quant_error": check_quant_error([r for run in quantized for r in run["client_rows"]],
+                                         deterministic=config.quantizer == "deterministic"),
+        "one_step": check_one_step([(runs[(sch, s)], plans[s]["constants"]["L"]) for sch in config.schemes
+                                    if sch != "none" for s in config.seeds]),
+        "bound": check_bound([bound_for_run(runs[(sch, s)], plans[s]["constants"], config.lr,
+                                            plans[s]["max_local_steps"])
+                              for sch in config.schemes for s in config.seeds]),
+        "ranking": check_ranking({s: schemes[s]["predicted_objective"] for s in config.adaptive()},
+                                 {s: schemes[s]["final_loss"] for s in config.adaptive()}),
+    }
+    return {"config": config.to_json(), "targets": {str(s): t for s, t in targets.items()},
+            "budget_bits": {str(s): plans[s]["budget_bits"] for s in config.seeds},
+            "schemes": schemes, "checks": checks, "runs": per_run,
+            "constants": {str(s): plans[s]["constants"] for s in config.seeds}}
+
+
+def write_outputs(config: ExperimentConfig, out: Path) -> dict[str, Any]:
+    plans, runs = load(config, out)
+    rows = [r for s in config.seeds for sch in config.schemes for r in runs[(sch, s)]["rows"]]
+    crow = [r for s in config.seeds for sch in config.schemes for r in runs[(sch, s)]["client_rows"]]
+    write_atomic(out / "rounds.csv", _csv(rows, ROUND_COLUMNS))
+    write_atomic(out / "clients.csv", _csv(crow, CLIENT_COLUMNS))
+    summary = summarize(config, plans, runs)
+    write_atomic(out / "summary.json", dumps(summary))
+    write_atomic(out / "report.md", report_markdown(config, plans, summary))
+    from fedquant.validation.report.plots import write_plots
+
+    write_plots(config, plans, runs, summary, out)
+    return summary
+
+
+def _n(v: Any, fmt: str = ".4g") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _aligned(header: list[str] | None, rows: list[list[str]], left: int = 1) -> list[str]:
+    """Columns two spaces apart, each as wide as its widest cell (header included); the first ``left`` columns
+    left-aligned, the others right-aligned like the numbers they hold."""
+    table = ([header] if header else []) + rows
+    widths = [max(len(cell) for cell in column) for column in zip(*table, strict=True)]
+    return ["  ".join(cell.ljust(w) if i < left else cell.rjust(w)
+                      for i, (cell, w) in enumerate(zip(cells, widths, strict=True))).rstrip() for cells in table]
+
+
+def budget_how(spec: str) -> str:
+    """How a ``--budget`` spec sets the budget: ``auto`` → ``auto = what fixed:4 would spend``."""
+    if spec == "auto":
+        return "auto = what fixed:4 would spend"
+    if spec.startswith("fixed:"):
+        return f"{spec} = what {spec.split(':', 1)[1]} bits per coordinate would spend"
+    return "given in bits"
+
+
+def budget_line(summary: dict[str, Any]) -> str:
+    """The budget of a summary, how it was set, and which schemes were calibrated to it."""
+    from fedquant.optimizer.planner import pinned
+
+    values = sorted(set(summary["budget_bits"].values()))
+    amount = f"{values[0]:,.0f}" if len(values) == 1 else f"{values[0]:,.0f} to {values[-1]:,.0f}"
+    schemes = list(summary["schemes"])
+    calibrated = [s for s in schemes if s != "none" and not pinned(s)]
+    as_given = [f"{s} (unquantized)" if s == "none" else s for s in schemes if s not in calibrated]
+    return (f"budget: {budget_how(summary['config']['budget'])}, {amount} bits per run ('of budget' is a run's "
+            f"bits over it)\ncalibrated to it, each under a budget guard: {', '.join(calibrated) or 'no scheme'}; "
+            f"as given: {', '.join(as_given) or 'no scheme'}")
+
+
+def _decimals(values: list[float]) -> int:
+    """Decimals that show the smallest value of a column to three significant digits (at least 3, at most 6)."""
+    small = min((abs(v) for v in values if v), default=1.0)
+    return int(min(6, max(3, 2 - np.floor(np.log10(small)))))
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    budget = float(np.mean(list(summary["budget_bits"].values())))
+    seeds = len(summary["config"]["seeds"])
+    header = ["scheme", "bits (M)", "of budget", "bytes (MB)", "final acc", "final loss", "bits→target (M)",
+              "Δacc vs none"]
+    rows = []
+    mbit = _decimals([s["total_bits"] / 1e6 for s in summary["schemes"].values()])
+    mbyte = _decimals([s["total_bytes"] / 1e6 for s in summary["schemes"].values()])
+    for name, s in summary["schemes"].items():
+        btt = _n(None if s["bits_to_target"] is None else s["bits_to_target"] / 1e6, ".3g")
+        dacc = s.get("accuracy_cost_vs_none")
+        rows.append([name, f"{s['total_bits'] / 1e6:.{mbit}f}", f"{100 * s['total_bits'] / budget:.1f}%",
+                     f"{s['total_bytes'] / 1e6:.{mbyte}f}", f"{s['final_accuracy']:.4f}", f"{s['final_loss']:.4f}",
+                     f"{btt} ({s['reached_target']}/{seeds})", "–" if dacc is None else format(0.0 - dacc, "+.4f")])
+    targets = list(summary["targets"].values())
+    target = (f"{targets[0]:.4f}" if len(set(targets)) == 1 else
+              ", ".join(f"{v:.4f}" for v in targets) + " per seed")
+    if summary["config"].get("target_accuracy") is None:
+        target = f"95% of none's final, {target}"
+    return "\n".join([*_aligned(header, rows), "", budget_line(summary),
+                      f"bits→target: Mbit until the test accuracy reached the target ({target}); mean over the runs "
+                      f"that reached it (runs/seeds)"])
+
+
+def checks_table(summary: dict[str, Any]) -> str:
+    rows = []
+    for name, c in summary["checks"].items():
+        holds = {True: "holds", False: "FAILS", None: "n/a"}[c.get("holds")]
+        pred, meas = c.get("predicted"), c.get("measured")
+        if name == "quant_error" and isinstance(meas, dict):
+            desc = (f"max ‖Q−Δ‖²/bound {meas['max_ratio']:.4f}, mean {meas['mean_ratio']:.4f} over "
+                    f"{meas['draws']} draws ({meas['over_bound']} above the bound, within the Hoeffding allowance "
+                    f"{c['tolerance']['max_relative_allowance']:.3g})")
+        elif name == "one_step" and pred is not None:
+            desc = (f"mean excess loss {meas:.3e} vs (L/2)·V {pred:.3e} (tolerance {c['tolerance']:.2e}, "
+                    f"{c['rounds']} rounds)")
+        elif name == "bound":
+            desc = (f"bound {_n(pred)} vs mean ‖∇f‖² {_n(meas)}" if c.get("applies") else c.get("note", ""))
+        elif name == "ranking" and pred is not None:
+            desc = f"Kendall τ = {c['kendall_tau']:+.3f} (p = {c['p_value']:.3g}); predicted best {pred[0]}, " \
+                   f"measured best {meas[0]}"
+        else:
+            desc = c.get("note", "")
+        rows.append([name, holds, desc])
+    return "\n".join(_aligned(None, rows, left=3))
+
+
+def report_markdown(config: ExperimentConfig, plans: dict[int, Any], summary: dict[str, Any]) -> str:
+    seed0 = config.seeds[0]
+    p0 = plans[seed0]
+    c = config
+    local = f"{c.local_epochs} local epoch(s)" if c.local_epochs else f"{c.local_steps} local steps"
+    out = [
+        "# fedquant validate — report", "",
+        f"{c.dataset}, {c.model} (d = {p0['d']:,}, blocks: {c.blocks}), {c.clients} clients, participation "
+        f"{c.participation} ({p0['participants_per_round']} per round), partition {c.partition}, {c.rounds} rounds, "
+        f"{local}, batch {c.batch_size}, lr {c.lr}, momentum {c.momentum}, quantizer {c.quantizer}, "
+        f"criterion {c.criterion}, engine {c.engine}, seeds {list(c.seeds)}.", "",
+        f"Budget: {p0['budget_bits']:,.0f} bits per run ({budget_how(c.budget)}); "
+        f"calibrated schemes: {', '.join(c.adaptive()) or 'none'}; each runs under a budget guard.",
+        f"Pilot: the first {p0['pilot_rounds']} unquantized rounds of each seed ({p0['pilot_bits'] / 1e6:.3g} Mbit at "
+        f"float32), extrapolated by {', '.join(f'{k}: {v}' for k, v in p0['forecasts'].items())}.", "",
+        "## Results (mean over seeds)", "", "```", summary_table(summary), "```", "",
+        "## Checks: predicted vs measured", "", "```", checks_table(summary), "```", "",
+        "## What quantization cost against `none`, per run", "",
+        "| scheme | seed | final loss | Δ loss vs none | final accuracy | Δ accuracy vs none | bits (M) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in summary["runs"]:
+        dl = r["loss_cost_vs_none"]
+        da = r["accuracy_cost_vs_none"]
+        dl_txt = "–" if dl is None else f"{dl:+.4f}"
+        da_txt = "–" if da is None else f"{0.0 - da:+.4f}"
+        out.append(f"| {r['scheme']} | {r['seed']} | {r['final_loss']:.4f} | {dl_txt} | "
+                   f"{r['final_accuracy']:.4f} | {da_txt} | {r['total_bits'] / 1e6:.3f} |")
+    out += ["", "## Estimated constants (pilot iterates)", "", "| seed | L | σ² | ζ² | gap f(w₀) |",
+            "|---|---|---|---|---|"]
+    for s in c.seeds:
+        k = plans[s]["constants"]
+        out.append(f"| {s} | {k['L']:.4g} | {k['sigma2']:.4g} | {k['zeta2']:.4g} | {k['gap']:.4g} |")
+    out += ["", f"## Calibration (seed {seed0})", ""]
+    for scheme, params in p0["params"].items():
+        shown = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items())
+        out.append(f"- {scheme}: {shown}; planned {p0['planned_bits'][scheme]:,.0f} bits, predicted objective "
+                   f"{p0['predicted_objective'][scheme]:.4g}")
+    out += ["", f"## Partition (seed {seed0})", "", "```", p0["partition_report"], "```", "",
+            "Files: rounds.csv, clients.csv, summary.json, accuracy_vs_bits.png, levels.png, range.png, "
+            "predicted_vs_measured.png.", ""]
+    return "\n".join(out)

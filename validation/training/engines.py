@@ -1,0 +1,136 @@
+"""Two engines with one interface: a plain per-client loop (the reference) and a vectorised engine.
+
+``engine.local_updates(w, clients, round_)`` returns the clients' updates Δ_i = w_i^τ − w (one row per
+client, in w's dtype — float32 in every experiment, float64 in the engines' equivalence test — and the flat
+parameter order of ``model.parameters()``) after their local SGD on the batch plan
+of local.py. Both engines use the same plan, the same loss (mean cross entropy over the batch) and the same
+SGD/momentum update as ``torch.optim.SGD``, so for the same seed they give the same updates up to float32
+summation order.
+
+The vectorised engine trains every client of a round at once: stacked parameters [C, ...], one batched
+forward (stacked_forward.py) and one autograd backward per local step. Clients are ordered by their number of steps,
+so at step k only the prefix of clients that still train is computed (no padding work); a short last batch
+is masked.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fedquant.errors import InvalidArgument
+from fedquant.validation.training import stacked_forward
+from fedquant.validation.training.local_sgd import LocalConfig, batch_plan
+
+ENGINES = ("vectorized", "loop")
+
+
+class Engine(Protocol):
+    name: str
+
+    def local_updates(self, w: torch.Tensor, clients: Sequence[int], round_: int) -> torch.Tensor: ...
+
+
+class _Base:
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, client_indices: Sequence[np.ndarray],
+                 cfg: LocalConfig, seed: int) -> None:
+        self.model = copy.deepcopy(model)
+        for p in self.model.parameters():
+            p.requires_grad_(True)
+        self.x, self.y = x, y
+        self.client_indices = [np.asarray(ix, dtype=np.int64) for ix in client_indices]
+        self.cfg, self.seed = cfg, seed
+        self.names = [n for n, _ in self.model.named_parameters()]
+        self.shapes = [p.shape for p in self.model.parameters()]
+        self.sizes = [p.numel() for p in self.model.parameters()]
+        self.d = sum(self.sizes)
+
+    def plan(self, client: int, round_: int) -> list[np.ndarray]:
+        """Global training-set indices of each minibatch of a client's round."""
+        ix = self.client_indices[client]
+        return [ix[b] for b in batch_plan(self.cfg, ix.size, self.seed, round_, client)]
+
+
+class LoopEngine(_Base):
+    """One client after another: an nn.Module and torch.optim.SGD, as a textbook FedAvg would."""
+
+    name = "loop"
+
+    def local_updates(self, w: torch.Tensor, clients: Sequence[int], round_: int) -> torch.Tensor:
+        params = list(self.model.parameters())
+        out = torch.empty(len(clients), self.d, dtype=w.dtype)
+        for row, c in enumerate(clients):
+            with torch.no_grad():  # copy (vector_to_parameters would alias w and let SGD overwrite it)
+                for p, chunk in zip(params, torch.split(w, self.sizes), strict=True):
+                    p.copy_(chunk.view_as(p))
+            opt = torch.optim.SGD(params, lr=self.cfg.lr, momentum=self.cfg.momentum)
+            for idx in self.plan(c, round_):
+                t = torch.from_numpy(idx)
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(self.model(self.x[t]), self.y[t]).backward()
+                opt.step()
+            with torch.no_grad():
+                out[row] = nn.utils.parameters_to_vector(params) - w
+        return out
+
+
+class VectorizedEngine(_Base):
+    """All clients of a round at once, on stacked parameters."""
+
+    name = "vectorized"
+
+    def local_updates(self, w: torch.Tensor, clients: Sequence[int], round_: int) -> torch.Tensor:
+        m = len(clients)
+        plans = [self.plan(c, round_) for c in clients]
+        steps = np.array([len(p) for p in plans])
+        order = np.argsort(-steps, kind="stable")  # most steps first: the active clients are a prefix
+        S, B = int(steps.max()), self.cfg.batch_size
+        index = np.zeros((S, m, B), dtype=np.int64)
+        scale = np.zeros((S, m, B))  # 1/|batch| on real samples, 0 on padding (rounded to w.dtype below)
+        for j, i in enumerate(order):
+            for k, idx in enumerate(plans[i]):
+                index[k, j, : idx.size] = idx
+                scale[k, j, : idx.size] = 1.0 / idx.size
+        active = [int((steps > k).sum()) for k in range(S)]
+        index_t = torch.from_numpy(index)
+        x_round, y_round = self.x[index_t], self.y[index_t]  # one gather per round: [S, m, B, ...]
+        scale_t = torch.from_numpy(scale).to(w.dtype)
+        stacked = [c.reshape(s).expand(m, *s).clone() for c, s in zip(torch.split(w, self.sizes), self.shapes,
+                                                                        strict=True)]
+        bufs = [torch.zeros_like(p) for p in stacked] if self.cfg.momentum > 0 else None
+        lr, beta = self.cfg.lr, self.cfg.momentum
+        for k in range(S):
+            a = active[k]
+            leaves = [p[:a].detach().requires_grad_(True) for p in stacked]
+            logits = stacked_forward.forward(self.model, dict(zip(self.names, leaves, strict=True)), x_round[k, :a])
+            ce = F.cross_entropy(logits.reshape(a * B, -1), y_round[k, :a].reshape(-1), reduction="none")
+            loss = torch.dot(ce, scale_t[k, :a].reshape(-1))  # Σ_clients mean CE over the real batch
+            grads = torch.autograd.grad(loss, leaves)
+            with torch.no_grad():
+                views = [p[:a] for p in stacked]
+                if bufs is None:
+                    torch._foreach_add_(views, grads, alpha=-lr)
+                else:
+                    bviews = [b_[:a] for b_ in bufs]
+                    torch._foreach_mul_(bviews, beta)
+                    torch._foreach_add_(bviews, grads)
+                    torch._foreach_add_(views, bviews, alpha=-lr)
+        flat = torch.cat([p.reshape(m, -1) for p in stacked], dim=1)
+        out = torch.empty_like(flat)
+        out[torch.from_numpy(order)] = flat - w
+        return out
+
+
+def make_engine(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                client_indices: Sequence[np.ndarray], cfg: LocalConfig, seed: int) -> Engine:
+    if name == "loop":
+        return LoopEngine(model, x, y, client_indices, cfg, seed)
+    if name == "vectorized":
+        return VectorizedEngine(model, x, y, client_indices, cfg, seed)
+    raise InvalidArgument("engine", f"one of {', '.join(ENGINES)}", name)

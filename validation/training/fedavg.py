@@ -1,0 +1,228 @@
+"""One FedAvg run (one scheme, one seed) with a quantized uplink and exact bit accounting.
+
+Round t: the server samples the participants S_t (``rng`` stream "sample"), evaluates the global model w_t
+(loss F_t = f(w_t), ‖∇f(w_t)‖², test accuracy), the engine computes the updates Δ_{t,i}, the level rule sees
+F_t and the ranges R_{t,i,k} of this round's updates (never later rounds) and returns levels, every client
+quantizes each block with its levels (stream "quantize", keyed by round and client), encodes it with the
+fixed-length codec, and the server decodes the bytes and sets w_{t+1} = w_t + Σ_i p_i Q(Δ_{t,i}) with
+p_i = n_i/Σ_{j∈S_t} n_j. Beside it the unquantized aggregate w̄_{t+1} = w_t + Σ_i p_i Δ_{t,i} is evaluated,
+for the one-step check of the quantization lemma.
+
+Bits per block are the theory's formula (``QuantizedBlock.bits_formula``: bits_fixed or bits_qsgd) and bytes
+are the encoded message lengths; a block of zero range (a constant) sends its side information only, at the
+planner's cost for levels 0 (64 bits for the range quantizers).
+The unquantized reference ``none`` sends float32: 32·d bits. The optional downlink quantizes the broadcast
+aggregate at a fixed width (FedAQ-style), applied by server and clients alike.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from fedquant.errors import InvalidArgument
+from fedquant.optimizer.objective import bits_function
+from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation
+from fedquant.theory import numeric
+from fedquant.theory.wire import FLOAT_BITS
+from fedquant.validation.compression import elias_codec, fixed_codec
+from fedquant.validation.compression.quantizers import Quantizer, get_quantizer
+from fedquant.validation.rng import numpy_rng, torch_generator
+from fedquant.validation.training.engines import Engine
+from fedquant.validation.training.global_loss import GlobalLoss
+
+
+@dataclass(frozen=True)
+class RoundSpec:
+    """How rounds are run, shared by every scheme of an experiment."""
+
+    rounds: int
+    clients: int
+    participation: float
+    quantizer: str = "stochastic"
+    entropy: bool = False  # also measure the Elias-coded size
+    downlink_bits: int | None = None
+
+    @property
+    def per_round(self) -> int:
+        return max(1, round(self.participation * self.clients))
+
+
+@dataclass
+class RunOutput:
+    rows: list[dict[str, Any]]
+    client_rows: list[dict[str, Any]]
+    block_ranges: list[np.ndarray] = field(default_factory=list)  # per round: p²-weighted RMS range per block
+    iterates: dict[int, torch.Tensor] = field(default_factory=dict)
+    final_w: torch.Tensor | None = None
+    guard_clipped: int = 0
+
+
+def participants(seed: int, round_: int, clients: int, m: int) -> np.ndarray:
+    if m >= clients:
+        return np.arange(clients)
+    return np.sort(numpy_rng(seed, round_, -1, "sample").choice(clients, size=m, replace=False))
+
+
+def block_slices(sizes: Sequence[int], blocks: str) -> list[slice]:
+    """One slice for the whole update ("model") or one per parameter tensor ("tensor")."""
+    if blocks == "model":
+        return [slice(0, int(sum(sizes)))]
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+
+def weighted_rms_range(p: np.ndarray, ranges: np.ndarray, block_sizes: np.ndarray) -> float:
+    """sqrt(Σ_i p_i² Σ_k d_k R_ik² / (Σ_i p_i² · d)): the range the objective sees (optimizer/schedule.py)."""
+    num = float(np.sum((p**2)[:, None] * block_sizes[None, :] * ranges**2))
+    return float(np.sqrt(num / (np.sum(p**2) * block_sizes.sum())))
+
+
+def run_fedavg(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objective: GlobalLoss, w0: torch.Tensor,
+        sizes: np.ndarray, slices: list[slice], rule: LevelRule | None, context: Context | None,
+        keep_iterates: Sequence[int] = (), rounds: int | None = None) -> RunOutput:
+    """Run ``rounds`` (default spec.rounds) rounds of FedAvg; ``rule`` None is the unquantized reference."""
+    T = spec.rounds if rounds is None else rounds
+    quantizer: Quantizer | None = None if rule is None else get_quantizer(spec.quantizer)
+    # the planner's cost of a constant block (levels 0), so plan, guard and run count it alike
+    bits_of = bits_function("qsgd" if spec.quantizer == "qsgd" else "fixed")
+
+    def zero_cost(d_k: int) -> float:
+        return float(bits_of(d_k, 0))
+
+    block_sizes = np.array([s.stop - s.start for s in slices], dtype=np.int64)
+    d = int(block_sizes.sum())
+    state = None if rule is None else rule.init(context)
+    w = w0.clone()
+    m = spec.per_round
+    out = RunOutput(rows=[], client_rows=[])
+    loss_now, grad = objective.loss_and_grad(w)
+    acc, test_loss = objective.test(w)  # of w_t; each round's end evaluates the next w once
+    for t in range(T):
+        if t in keep_iterates:
+            out.iterates[t] = w.clone()
+        chosen = participants(seed, t, spec.clients, m)
+        p = sizes[chosen] / sizes[chosen].sum()
+        updates = engine.local_updates(w, list(chosen), t)
+        if not (np.isfinite(loss_now) and bool(torch.isfinite(updates).all())):
+            raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed "
+                                  f"{seed} diverged by round {t}: non-finite loss or client updates)")
+        ranges = np.array([[float(u[s].max() - u[s].min()) for s in slices] for u in updates])
+        out.block_ranges.append(np.sqrt(np.sum((p**2)[:, None] * ranges**2, axis=0) / np.sum(p**2)))
+        row: dict[str, Any] = {
+            "scheme": scheme, "seed": seed, "round": t, "loss": loss_now, "accuracy": acc, "test_loss": test_loss,
+            "grad_norm2": float(torch.dot(grad, grad)), "participants": len(chosen),
+            "range": weighted_rms_range(p, ranges, block_sizes), "p2": float(np.sum(p**2)),
+        }
+        p_t = torch.from_numpy(p.astype(np.float32))
+        exact = w + (p_t[:, None] * updates).sum(dim=0)
+        if rule is None:
+            w_next = exact
+            row.update(levels=0, bit_width=float(FLOAT_BITS), bits=float(FLOAT_BITS * d * len(chosen)),
+                       bytes=4 * d * len(chosen), quant_error=0.0, quant_error_bound=0.0, excess_loss=0.0)
+            if spec.entropy:
+                row["bytes_entropy"] = row["bytes"]
+            for j, c in enumerate(chosen):
+                client_range = float(np.sqrt(np.sum(block_sizes * ranges[j] ** 2) / d))
+                out.client_rows.append({"scheme": scheme, "seed": seed, "round": t, "client": int(c),
+                                        "weight": float(p[j]), "range": client_range,
+                                        "levels": 0, "bits": FLOAT_BITS * d, "bytes": 4 * d, "quant_error": 0.0,
+                                        "quant_error_bound": 0.0, "hoeffding_scale": 0.0})
+        else:
+            obs = Observation(t, loss_now, ranges, p)
+            levels, state = rule.update(obs, state)
+            levels = np.broadcast_to(np.asarray(levels, dtype=np.float64), ranges.shape)
+            deq = torch.empty_like(updates)
+            bits_total = bytes_total = bytes_entropy = 0
+            v_meas = v_bound = 0.0
+            for j, c in enumerate(chosen):
+                gen = torch_generator(seed, t, int(c), "quantize")
+                c_bits = c_bytes = c_ent = 0
+                c_err = c_bound = c_scale = 0.0
+                for k, sl in enumerate(slices):
+                    x = updates[j, sl]
+                    if ranges[j, k] == 0.0:  # a constant block: its side information alone describes it
+                        deq[j, sl] = x
+                        zero_bits = int(zero_cost(int(block_sizes[k])))
+                        c_bits += zero_bits
+                        c_bytes += -(-zero_bits // 8)
+                        c_ent += -(-zero_bits // 8)
+                        continue
+                    q = quantizer(x, int(np.rint(levels[j, k])), gen)
+                    message = fixed_codec.encode(q)
+                    received = fixed_codec.decode(message)
+                    deq[j, sl] = received.dequantize()
+                    c_bits += q.bits_formula
+                    c_bytes += len(message)
+                    if spec.entropy:
+                        c_ent += len(elias_codec.encode(q))
+                    c_err += q.squared_error(x)
+                    c_bound += q.error_bound
+                    # Σ_j δ_j⁴ with δ the grid step: the Hoeffding scale of the error sum (checks.py)
+                    step = (q.range_ if q.scheme != "qsgd" else q.norm) / q.levels
+                    c_scale += q.d * step**4
+                bits_total += c_bits
+                bytes_total += c_bytes
+                bytes_entropy += c_ent
+                v_meas += float(p[j] ** 2) * c_err
+                v_bound += float(p[j] ** 2) * c_bound
+                out.client_rows.append({
+                    "scheme": scheme, "seed": seed, "round": t, "client": int(c), "weight": float(p[j]),
+                    "range": float(np.sqrt(np.sum(block_sizes * ranges[j] ** 2) / d)),
+                    "levels": _level_summary(levels[j], block_sizes), "bits": c_bits, "bytes": c_bytes,
+                    "quant_error": c_err, "quant_error_bound": c_bound, "hoeffding_scale": c_scale,
+                })
+            w_next = w + (p_t[:, None] * deq).sum(dim=0)
+            width = np.where(levels > 0, np.ceil(np.log2(levels + 1.0) - 1e-12), 0.0)
+            row.update(levels=_level_summary(levels, block_sizes),
+                       bit_width=float(np.sum(width * block_sizes[None, :]) / (d * len(chosen))),
+                       bits=float(bits_total), bytes=int(bytes_total), quant_error=v_meas, quant_error_bound=v_bound)
+            if spec.entropy:
+                row["bytes_entropy"] = int(bytes_entropy)
+        if spec.downlink_bits is not None:
+            if rule is not None:
+                row["excess_loss"] = objective.loss(w_next) - objective.loss(exact)
+            w_next, dl_bits = _downlink(w, w_next, spec.downlink_bits, seed, t, len(chosen))
+            row["downlink_bits"] = dl_bits
+            w = w_next
+            loss_now, grad = objective.loss_and_grad(w)
+        else:
+            w = w_next
+            loss_now, grad = objective.loss_and_grad(w)
+            if rule is not None:  # f(w_{t+1}) − f(w̄_{t+1}): the excess loss quantization caused this round
+                row["excess_loss"] = loss_now - objective.loss(exact)
+        row["loss_after"] = loss_now
+        acc, test_loss = objective.test(w)
+        row["accuracy_after"] = acc
+        out.rows.append(row)
+    if not np.isfinite(loss_now):
+        raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed {seed} "
+                              f"diverged in its last round: non-finite loss)")
+    out.final_w = w
+    if rule is not None and isinstance(state, dict):
+        out.guard_clipped = int(state.get("clipped", 0))
+    return out
+
+
+def _level_summary(levels: np.ndarray, block_sizes: np.ndarray) -> float:
+    """The levels if they are the same everywhere, else their coordinate-weighted mean."""
+    lv = np.asarray(levels, dtype=np.float64)
+    flat = lv.ravel()
+    if np.all(flat == flat[0]):
+        return float(flat[0])
+    weights = np.broadcast_to(block_sizes, lv.shape).astype(np.float64)
+    return float(np.sum(lv * weights) / np.sum(weights))
+
+
+def _downlink(w: torch.Tensor, w_next: torch.Tensor, bits: int, seed: int, t: int, receivers: int) -> tuple[
+        torch.Tensor, float]:
+    """The server broadcasts the aggregate update quantized at ``bits`` (stochastic, whole model)."""
+    delta = w_next - w
+    levels = 2**bits - 1
+    q = get_quantizer("stochastic")(delta, levels, torch_generator(seed, t, -1, "downlink"))
+    return w + q.dequantize(), float(receivers * numeric.bits_fixed(delta.numel(), levels))
