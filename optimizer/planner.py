@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fedquant.errors import InvalidArgument
+from fedquant.optimizer.bit_cost import check_budget_floor
 from fedquant.optimizer.calibrate import calibrate
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.schedule_record import Schedule
@@ -128,6 +129,7 @@ def build_scheme(spec: SchemeSpec | str, problem: ScheduleProblem) -> tuple[Leve
     """The rule for a spec (calibrated to the problem's budget when a knob is free) and its replay."""
     if isinstance(spec, str):
         spec = parse_scheme(spec)
+    check_budget_floor(problem)
     p = spec.params
     name = spec.name
     budget = problem.budget_bits

@@ -21,6 +21,7 @@ import numpy as np
 
 from fedquant.errors import InvalidArgument
 from fedquant.theory import CRITERIA
+from fedquant.theory.evaluate import validate_constants
 
 COST_MODELS = ("fixed", "relaxed", "qsgd")
 MAX_BITS = 32
@@ -91,13 +92,6 @@ class ScheduleProblem:
     def with_budget(self, budget_bits: float | None) -> ScheduleProblem:
         return replace(self, budget_bits=None if budget_bits is None else _check_budget(budget_bits))
 
-    def truncated(self, start: int) -> ScheduleProblem:
-        """The rounds start..T−1 (used by online replanning); round weights keep their absolute index."""
-        from fedquant.optimizer.round_weights import round_weights
-
-        alpha = round_weights(self)
-        return replace(self, range_=self.range_[start:], loss=self.loss[start:], round_weights=alpha[start:])
-
     @staticmethod
     def create(
         *,
@@ -116,7 +110,8 @@ class ScheduleProblem:
         constants: BoundConstants | None = None,
         f_star: float = 0.0,
     ) -> ScheduleProblem:
-        """Validate and normalise the inputs.
+        """Validate and normalise the inputs (shapes, signs, names); the budget's floor is checked where a
+        schedule is made for it (``bit_cost.check_budget_floor``).
 
         ``range_`` may be (T,) — one range per round, shared by every client and block —, (T, N) or
         (T, N, K). ``clients`` broadcasts a per-round range to N equal clients. ``weights`` default to 1/N.
@@ -178,11 +173,9 @@ class ScheduleProblem:
         if not np.isfinite(f_star) or f_star < 0:
             raise InvalidArgument("f_star", "a finite lower bound f* ≥ 0", f_star)
         if constants is not None:  # the bound's own rule (fedquant bound refuses the same values)
-            from fedquant.theory.evaluate import validate_constants
-
             validate_constants(criterion, {"L": constants.L, "lr": constants.lr, "local_steps": constants.local_steps,
                                            "mu": constants.mu})
-        problem = ScheduleProblem(
+        return ScheduleProblem(
             range_=r,
             loss=f,
             weights=p,
@@ -197,18 +190,6 @@ class ScheduleProblem:
             constants=constants or BoundConstants(),
             f_star=float(f_star),
         )
-        if problem.budget_bits is not None:
-            from fedquant.optimizer.objective import minimum_bits
-
-            floor = minimum_bits(problem)
-            if problem.budget_bits < floor:
-                raise InvalidArgument(
-                    "budget_bits",
-                    f"at least {floor:.0f} bits, the cost of every block at bits_min = {bits_min} "
-                    "(zero-range blocks cost their side information only)",
-                    problem.budget_bits,
-                )
-        return problem
 
 
 def _check_budget(budget_bits: float) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from fedquant.errors import InvalidArgument
+from fedquant.optimizer.forecast import fit_contraction
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.theory import numeric
 
@@ -23,8 +24,6 @@ def contraction(problem: ScheduleProblem) -> float:
     if None not in (c.L, c.lr, c.local_steps, c.mu):
         return float(numeric.contraction(c.L, c.lr, c.local_steps, c.mu))
     if np.all(np.isfinite(problem.loss)) and problem.rounds >= 3:
-        from fedquant.optimizer.forecast import fit_contraction
-
         return fit_contraction(problem.loss, f_star=problem.f_star)
     raise InvalidArgument(
         "rho", "needed by the pl criterion: give rho, the constants L, lr, local_steps and mu, or a loss trajectory",

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from fedquant.optimizer.objective import bits_per_coordinate, block_bits, objective
+from fedquant.optimizer.bit_cost import bits_per_coordinate, block_bits
+from fedquant.optimizer.objective import objective
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.round_weights import bound_factor
+from fedquant.theory.ranges import range_rms
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,7 @@ class Schedule:
 
     def range_rms(self) -> np.ndarray:
         """The p²-weighted RMS range per round, sqrt(Σ_i p_i² R_i² / Σ_i p_i²), averaged over blocks by size."""
-        p2 = self.problem.weights**2
-        d = self.problem.block_sizes.astype(np.float64)
-        r2 = (p2[None, :, None] * self.problem.range_**2).sum(axis=1) / p2.sum()  # (T, K)
-        return np.sqrt((r2 * d[None, :]).sum(axis=1) / d.sum())
+        return range_rms(self.problem.weights, self.problem.range_, self.problem.block_sizes)
 
     def trend(self) -> str:
         """descending / ascending / flat, from the mean code width of the first and last third of the rounds."""

@@ -18,6 +18,7 @@ from scipy.optimize import brentq
 
 from fedquant.optimizer.decision_items import unit_error
 from fedquant.theory import numeric
+from fedquant.theory.wire import levels_for_width
 
 BUDGET_RTOL = 1e-12
 
@@ -55,7 +56,7 @@ def solve_continuous(weight: np.ndarray, unit_cost: np.ndarray, budget: float, b
     """Minimise Σ W_i/s_i² subject to Σ u_i log2(s_i + 1) ≤ budget and the bit box; budget met to 1e-12."""
     weight = np.asarray(weight, dtype=np.float64)
     unit_cost = np.asarray(unit_cost, dtype=np.float64)
-    s_min, s_max = 2.0**bits_min - 1.0, 2.0**bits_max - 1.0
+    s_min, s_max = levels_for_width(bits_min), levels_for_width(bits_max)
 
     def spend(levels: np.ndarray) -> float:
         return float(np.sum(unit_cost * np.log2(levels + 1.0)))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedquant.optimizer.decision_items import unit_error
+from fedquant.theory.wire import levels_for_width
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class IntegerSolution:
 def increment_gains(bits_min: int, bits_max: int) -> np.ndarray:
     """c_j = f(b_min + j − 1) − f(b_min + j) for j = 1..b_max − b_min (strictly decreasing)."""
     b = np.arange(bits_min, bits_max + 1, dtype=np.float64)
-    f = unit_error(2.0**b - 1.0)
+    f = unit_error(levels_for_width(b))
     return f[:-1] - f[1:]
 
 
@@ -116,7 +117,7 @@ def solve_integer(weight: np.ndarray, unit_cost: np.ndarray, budget: float, bits
         raise ValueError(f"budget {budget} below the minimum {base}")
 
     def value(b: np.ndarray) -> float:
-        return float(np.sum(weight * unit_error(2.0**b - 1.0)))
+        return float(np.sum(weight * unit_error(levels_for_width(b))))
 
     if n == 0:
         return IntegerSolution(np.zeros(0, dtype=np.int64), 0.0, 0.0, "no active blocks")

@@ -16,6 +16,7 @@ from typing import Any
 from fedquant.errors import InvalidArgument
 from fedquant.theory import numeric
 from fedquant.theory.criteria import CRITERIA, TERMS
+from fedquant.theory.wire import levels_for_width
 
 CONSTANTS = ("L", "lr", "local_steps", "clients", "sigma2", "zeta2", "gap", "rounds")
 QUANT_CONSTANTS = ("d", "range_", "levels")
@@ -32,6 +33,13 @@ class BoundValue:
 
     def dominant(self) -> str:
         return max(self.terms, key=lambda k: self.terms[k])
+
+
+def step_size_conditions(L: float, lr: float, local_steps: float) -> dict[str, bool]:
+    """The one-round inequality's conditions (theory/fedavg.py): descent ηLτ ≤ 1/2 and drift
+    η²L²(τ−1)(5τ−1) < 1, each True where it holds; the bound applies when both do."""
+    return {"descent": bool(numeric.descent_condition_holds(L, lr, local_steps)),
+            "drift": bool(numeric.drift_condition_holds(L, lr, local_steps))}
 
 
 def _check_number(name: str, value: Any, *, integer: bool = False, minimum: float | None = None,
@@ -85,9 +93,7 @@ def validate_constants(criterion: str, values: dict[str, Any]) -> dict[str, floa
         raise InvalidArgument("mu", f"at most L = {out['L']:g} (a PL constant cannot exceed smoothness)", out["mu"])
     if {"L", "lr", "local_steps"} <= out.keys():
         limit = float(numeric.step_size_limit(out["L"], out["local_steps"]))
-        ok_descent = numeric.condition_descent(out["L"], out["lr"], out["local_steps"]) <= 0.5
-        ok_drift = numeric.condition_drift(out["L"], out["lr"], out["local_steps"]) < 1
-        if not (ok_descent and ok_drift):
+        if not all(step_size_conditions(out["L"], out["lr"], out["local_steps"]).values()):
             tau = out["local_steps"]
             strict = (tau - 1) * (5 * tau - 1) > (2 * tau) ** 2  # the drift condition (strict) binds
             raise InvalidArgument(
@@ -121,7 +127,7 @@ def evaluate_bound(criterion: str = "nonconvex", *, quantized: bool = True, **va
     if missing:
         raise InvalidArgument(missing[0], "required to evaluate the bound", None)
     if "bits" in c:
-        c["levels"] = 2.0 ** c["bits"] - 1
+        c["levels"] = levels_for_width(c["bits"])
     p2 = 1.0 / c["clients"]
     args = [c["L"], c["lr"], c["local_steps"], p2, c["sigma2"], c["zeta2"], c["gap"], c["rounds"]]
     if criterion == "pl":
@@ -139,10 +145,7 @@ def evaluate_bound(criterion: str = "nonconvex", *, quantized: bool = True, **va
     fns = numeric.functions()
     terms = {name: float(fns[f"bound_{criterion}_{name}"](*args)) for name in TERMS}
     value = float(fns[f"bound_{criterion}"](*args))
-    conditions = {
-        "descent": bool(numeric.condition_descent(c["L"], c["lr"], c["local_steps"]) <= 0.5),
-        "drift": bool(numeric.condition_drift(c["L"], c["lr"], c["local_steps"]) < 1),
-    }
+    conditions = step_size_conditions(c["L"], c["lr"], c["local_steps"])
     if criterion == "pl":
         conditions["pl"] = c["mu"] <= c["L"]
     return BoundValue(

@@ -228,4 +228,9 @@ def exports() -> dict[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]]:
         "step_size_limit": ((S.L, S.local_steps), step_size_limit()),
         "condition_descent": ((S.L, S.lr, S.local_steps), S.L * S.lr * tau),
         "condition_drift": ((S.L, S.lr, S.local_steps), _a * (tau - 1) * (5 * tau - 1)),
+        # the conditions themselves (True where the bound applies), so no caller retypes ≤ 1/2 or < 1
+        "descent_condition_holds": ((S.L, S.lr, S.local_steps), r.conditions["descent"]),
+        "drift_condition_holds": ((S.L, S.lr, S.local_steps), r.conditions["drift"]),
+        # the quantization lemma's one-step term: E f(w_{t+1}) ≤ f(w̄_{t+1}) + (L/2)·V_t
+        "one_step_quantization": ((S.L, S.qvar), r.quantization),
     }

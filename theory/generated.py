@@ -13,7 +13,7 @@ from typing import Any
 import numpy
 
 #: sha256 of the derivation's sources (codegen.derivation_key()); numeric re-derives when it differs
-DERIVATION_KEY = 'b50b63e30a5752b369b723882e8fdd79304a4ef4d3c51c31e84bedc516bc6a01'
+DERIVATION_KEY = 'd81d9c4363dabdcc6a831acab067ec5b721833def2098fb97e1b898e7b86d87d'
 SYMPY_VERSION = '1.14.0'
 
 
@@ -63,6 +63,18 @@ def condition_descent(L, lr, local_steps):
 
 def condition_drift(L, lr, local_steps):
     return L**2*lr**2*(local_steps - 1)*(5*local_steps - 1)
+
+
+def descent_condition_holds(L, lr, local_steps):
+    return numpy.less_equal(L*local_steps*lr, 1/2)
+
+
+def drift_condition_holds(L, lr, local_steps):
+    return numpy.less(L**2*lr**2*(local_steps - 1)*(5*local_steps - 1), 1)
+
+
+def one_step_quantization(L, qvar):
+    return (1/2)*L*qvar
 
 
 def bound_nonconvex_initial_gap(L, lr, local_steps, p2, sigma2, zeta2, gap, rounds, quant_sum):
@@ -171,6 +183,9 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
     'step_size_limit': ('L', 'local_steps'),
     'condition_descent': ('L', 'lr', 'local_steps'),
     'condition_drift': ('L', 'lr', 'local_steps'),
+    'descent_condition_holds': ('L', 'lr', 'local_steps'),
+    'drift_condition_holds': ('L', 'lr', 'local_steps'),
+    'one_step_quantization': ('L', 'qvar'),
     'bound_nonconvex_initial_gap': ('L', 'lr', 'local_steps', 'p2', 'sigma2', 'zeta2', 'gap', 'rounds', 'quant_sum'),
     'bound_nonconvex_sgd_noise': ('L', 'lr', 'local_steps', 'p2', 'sigma2', 'zeta2', 'gap', 'rounds', 'quant_sum'),
     'bound_nonconvex_drift': ('L', 'lr', 'local_steps', 'p2', 'sigma2', 'zeta2', 'gap', 'rounds', 'quant_sum'),
@@ -244,6 +259,18 @@ SOURCES: dict[str, str] = {
     'condition_drift': (
         'def condition_drift(L, lr, local_steps):\n'
         '    return L**2*lr**2*(local_steps - 1)*(5*local_steps - 1)\n'
+    ),
+    'descent_condition_holds': (
+        'def descent_condition_holds(L, lr, local_steps):\n'
+        '    return numpy.less_equal(L*local_steps*lr, 1/2)\n'
+    ),
+    'drift_condition_holds': (
+        'def drift_condition_holds(L, lr, local_steps):\n'
+        '    return numpy.less(L**2*lr**2*(local_steps - 1)*(5*local_steps - 1), 1)\n'
+    ),
+    'one_step_quantization': (
+        'def one_step_quantization(L, qvar):\n'
+        '    return (1/2)*L*qvar\n'
     ),
     'bound_nonconvex_initial_gap': (
         'def bound_nonconvex_initial_gap(L, lr, local_steps, p2, sigma2, zeta2, gap, rounds, quant_sum):\n'

@@ -73,6 +73,7 @@ def _block_sizes(text: str | None) -> list[int]:
 
 def build_problem(args: argparse.Namespace) -> Any:
     from fedquant.optimizer import BoundConstants, ScheduleProblem, read_trace, trajectory
+    from fedquant.optimizer.bit_cost import check_budget_floor
     from fedquant.optimizer.trace import sizes_beside
 
     budget = parse_bits(args.budget)
@@ -107,9 +108,9 @@ def build_problem(args: argparse.Namespace) -> Any:
         loss = trajectory(args.loss_model, args.rounds, "loss") if args.loss_model else None
         clients = args.clients
     constants = BoundConstants(L=args.L, lr=args.lr, local_steps=args.local_steps, mu=args.mu)
-    return ScheduleProblem.create(range_=ranges, loss=loss, clients=clients, block_sizes=sizes, budget_bits=budget,
-                                  criterion=args.criterion, cost=args.cost, bits_min=args.bits_min,
-                                  bits_max=args.bits_max, rho=args.rho, constants=constants)
+    return check_budget_floor(ScheduleProblem.create(
+        range_=ranges, loss=loss, clients=clients, block_sizes=sizes, budget_bits=budget, criterion=args.criterion,
+        cost=args.cost, bits_min=args.bits_min, bits_max=args.bits_max, rho=args.rho, constants=constants))
 
 
 def _spark(values: np.ndarray, width: int = 60) -> str:

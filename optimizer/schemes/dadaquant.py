@@ -17,6 +17,7 @@ import numpy as np
 
 from fedquant.errors import InvalidArgument
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation, clip_levels
+from fedquant.theory.wire import levels_for_width
 
 MODES = ("both", "time", "clients")
 
@@ -41,7 +42,7 @@ def dadaquant(q_min: float = 1.0, q_max: float | None = None, psi: float = 0.9, 
         raise InvalidArgument("phi", "a window of at least 1 round", phi)
 
     def init(ctx: Context) -> dict:
-        top = q_max if q_max is not None else 2.0**ctx.bits_max - 1.0
+        top = q_max if q_max is not None else levels_for_width(ctx.bits_max)
         window = phi if phi is not None else max(1, ctx.rounds // 10)
         return {"ctx": ctx, "q": float(q_min), "ema": [], "last_increase": 0, "q_max": top, "phi": window}
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from fedquant.errors import InvalidArgument
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation
+from fedquant.theory.wire import ceil_log2, levels_for_width
 
 
 def feddq(delta: float, floor: int | None = None) -> LevelRule:
@@ -26,9 +27,9 @@ def feddq(delta: float, floor: int | None = None) -> LevelRule:
     def update(obs: Observation, ctx: Context) -> tuple[np.ndarray, Context]:
         r = np.asarray(obs.range_, dtype=np.float64)
         with np.errstate(divide="ignore"):
-            b = np.ceil(np.log2(np.where(r > 0, r, delta) / delta) - 1e-12)
+            b = ceil_log2(np.where(r > 0, r, delta) / delta)
         lo = ctx.bits_min if floor is None else max(ctx.bits_min, floor)
         b = np.clip(b, lo, ctx.bits_max)
-        return 2.0**b - 1.0, ctx
+        return levels_for_width(b), ctx
 
     return LevelRule("feddq", init, update, {"delta": float(delta), "floor": floor})

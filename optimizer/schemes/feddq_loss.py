@@ -17,6 +17,7 @@ import numpy as np
 
 from fedquant.errors import InvalidArgument
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation
+from fedquant.theory.wire import levels_for_width, width_for_levels
 
 
 def feddq_loss(s0: float) -> LevelRule:
@@ -36,7 +37,7 @@ def feddq_loss(s0: float) -> LevelRule:
             raise InvalidArgument("loss", f"F_0 above f* = {ctx.f_star}", obs.loss)
         alpha = ctx.round_weights
         s = s0 * math.sqrt(alpha[obs.round] / alpha[0]) * math.sqrt(max(gap, 0.0) / gap0)
-        b = min(max(math.ceil(math.log2(s + 1.0) - 1e-12), ctx.bits_min), ctx.bits_max)
-        return np.full(obs.range_.shape, 2.0**b - 1.0), {"ctx": ctx, "gap0": gap0}
+        b = min(max(int(width_for_levels(s)), ctx.bits_min), ctx.bits_max)
+        return np.full(obs.range_.shape, levels_for_width(b)), {"ctx": ctx, "gap0": gap0}
 
     return LevelRule("feddq-loss", init, update, {"s0": float(s0)})

@@ -7,12 +7,13 @@ import numpy as np
 from fedquant.errors import InvalidArgument
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation, replay
+from fedquant.theory.wire import levels_for_width
 
 
 def fixed(bits: int) -> LevelRule:
     if int(bits) != bits or not 1 <= bits <= 32:
         raise InvalidArgument("bits", "an integer from 1 to 32", bits)
-    levels = 2.0 ** int(bits) - 1.0
+    levels = levels_for_width(int(bits))
 
     def init(ctx: Context) -> None:
         if not ctx.bits_min <= bits <= ctx.bits_max:

@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fedquant.optimizer.objective import bits_function
+from fedquant.optimizer.bit_cost import bits_function
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.round_weights import round_weights
 from fedquant.optimizer.schedule_record import Schedule
+from fedquant.theory.wire import levels_for_width, width_for_levels
 
 
 class Context(NamedTuple):
@@ -67,7 +68,7 @@ def context_of(problem: ScheduleProblem) -> Context:
 
 def level_bounds(ctx: Context) -> tuple[float, float]:
     """Smallest and largest levels the bit box allows: 2^b_min − 1 and 2^b_max − 1."""
-    return 2.0**ctx.bits_min - 1.0, 2.0**ctx.bits_max - 1.0
+    return levels_for_width(ctx.bits_min), levels_for_width(ctx.bits_max)
 
 
 def clip_levels(ctx: Context, levels: np.ndarray, integer: bool = True) -> np.ndarray:
@@ -110,7 +111,7 @@ def budget_guard(rule: LevelRule, budget_bits: float) -> LevelRule:
         levels, inner = rule.update(obs, state["inner"])
         levels = np.broadcast_to(np.asarray(levels, dtype=np.float64), obs.range_.shape).copy()
         rest = ctx.rounds - obs.round - 1
-        floor_s = 2.0**ctx.bits_min - 1.0
+        floor_s = levels_for_width(ctx.bits_min)
         # the rest of the run at bits_min, assuming every block stays active (the worst case)
         reserve = rest * round_cost(ctx, np.full(obs.range_.shape, floor_s), np.ones_like(obs.range_))
         allowed = budget_bits - state["spent"] - reserve
@@ -118,10 +119,10 @@ def budget_guard(rule: LevelRule, budget_bits: float) -> LevelRule:
         clipped = state["clipped"]
         if cost > allowed:
             clipped += 1
-            b = np.ceil(np.log2(levels + 1.0) - 1e-12)
+            b = width_for_levels(levels)
             while cost > allowed and np.any(b > ctx.bits_min):
                 b = np.maximum(b - 1, ctx.bits_min)
-                levels = np.minimum(levels, 2.0**b - 1.0)
+                levels = np.minimum(levels, levels_for_width(b))
                 cost = round_cost(ctx, levels, obs.range_)
         new = {"inner": inner, "ctx": ctx, "spent": state["spent"] + cost, "clipped": clipped}
         return levels, new

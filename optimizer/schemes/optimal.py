@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from fedquant.errors import InvalidArgument
+from fedquant.optimizer.bit_cost import block_bits
 from fedquant.optimizer.decision_items import make_items
-from fedquant.optimizer.objective import block_bits
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.schedule_record import Schedule
 from fedquant.optimizer.solve_continuous import solve_continuous
 from fedquant.optimizer.solve_integer import solve_integer
+from fedquant.theory.wire import levels_for_width
 
 
 def default_granularity(problem: ScheduleProblem) -> str:
@@ -42,7 +43,7 @@ def solve(problem: ScheduleProblem, granularity: str | None = None, ties: str = 
     code_budget = problem.budget_bits - side_bits(problem)
     if problem.cost in ("fixed", "qsgd"):
         sol = solve_integer(items.weight, items.unit_cost, code_budget, problem.bits_min, problem.bits_max, ties)
-        levels = items.expand(problem, 2.0**sol.bits - 1.0)
+        levels = items.expand(problem, levels_for_width(sol.bits))
         params = {"granularity": gran, "gap": sol.gap, "lower_bound": sol.lower_bound}
         made_by = sol.method
     else:

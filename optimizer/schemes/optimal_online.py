@@ -17,6 +17,7 @@ from fedquant.optimizer.forecast import fit
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation, round_cost
 from fedquant.optimizer.schemes.optimal import solve
+from fedquant.theory.wire import levels_for_width
 
 MIN_HISTORY = 3
 
@@ -73,7 +74,7 @@ def optimal_online(granularity: str = "round") -> LevelRule:
             plan = solve(problem, granularity, ties="first")  # indifferent between now and later: spend now
             levels = plan.levels[0]
         except ValueError:  # nothing left beyond the minimum: everything at bits_min
-            levels = np.full(obs.range_.shape, 2.0**ctx.bits_min - 1.0)
+            levels = np.full(obs.range_.shape, levels_for_width(ctx.bits_min))
         cost = round_cost(ctx, levels, obs.range_)
         new = {"ctx": ctx, "history": history, "losses": [*state["losses"], obs.loss],
                "spent": state["spent"] + cost}

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from fedquant.errors import InvalidArgument
 from fedquant.optimizer import SCHEMES, ScheduleProblem, build_scheme, schedule, trajectory
-from fedquant.optimizer.objective import minimum_bits, objective
+from fedquant.optimizer.bit_cost import check_budget_floor, minimum_bits
+from fedquant.optimizer.objective import objective
 from fedquant.optimizer.schemes import Observation, adaquantfl, budget_guard, dadaquant, feddq, replay
 from fedquant.optimizer.schemes.dadaquant import client_levels
 from fedquant.optimizer.schemes.level_rule import context_of
@@ -102,8 +103,12 @@ def test_zero_range_blocks_cost_side_information_only():
 
 
 def test_budget_too_small_names_the_minimum():
-    with pytest.raises(InvalidArgument, match="at least 4256 bits"):  # 2 rounds × 2 clients × (1000 + 64)
-        problem(T=2, clients=2, bits=0.5)
+    small = problem(T=2, clients=2, bits=0.5)  # a problem is data: its budget's floor is checked where it is used
+    for use in (check_budget_floor, lambda pr: schedule("feddq", pr), lambda pr: schedule("optimal", pr)):
+        with pytest.raises(InvalidArgument, match="at least 4256 bits"):  # 2 rounds × 2 clients × (1000 + 64)
+            use(small)
+    enough = problem(T=2, clients=2, bits=1.0)
+    assert check_budget_floor(enough) is enough
 
 
 def test_rule_formulas():

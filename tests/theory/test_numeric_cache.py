@@ -52,7 +52,8 @@ def run_python(code: str, env: dict[str, str] | None = None) -> dict:
 # (lr ≤ 0.02 is below the step-size limit for L ≤ 2 and τ ≤ 10, which is 1/42 at the worst)
 DOMAINS = {
     "L": (0.5, 2.0), "lr": (0.001, 0.02), "p2": (0.01, 1.0), "sigma2": (0.0, 2.0), "zeta2": (0.0, 2.0),
-    "gap": (0.0, 10.0), "mu": (0.01, 0.5), "quant_sum": (0.0, 1.0), "x": (0.0, 1.0), "lower": (-1.0, 0.0),
+    "gap": (0.0, 10.0), "mu": (0.01, 0.5), "quant_sum": (0.0, 1.0), "qvar": (0.0, 1.0), "x": (0.0, 1.0),
+    "lower": (-1.0, 0.0),
     "upper": (1.0, 2.0), "range_": (0.0, 3.0), "levels": (1.0, 1000.0), "norm2": (0.0, 10.0),
     "rho": (0.5, 0.99), "alpha": (0.01, 1.0), "weight_sum": (0.1, 100.0), "lam": (0.01, 10.0),
     "cost": (100.0, 1e4), "kappa": (0.5, 1e4), "mean_half_log2": (-2.0, 2.0), "budget_bits": (100.0, 1e4),

@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 
 from fedquant.optimizer import ScheduleProblem, fit, read_trace
+from fedquant.optimizer.bit_cost import bits_function, cost_model
 from fedquant.optimizer.planner import Knob, build_scheme, knob_of, pinned
 from fedquant.optimizer.schedule_record import Schedule
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, budget_guard, context_of
-from fedquant.theory.wire import FLOAT_BITS
+from fedquant.theory.ranges import block_range_rms
+from fedquant.theory.wire import FLOAT_BITS, levels_for_width
 from fedquant.validation.experiment.config import budget_bits_per_coordinate
 from fedquant.validation.experiment.seed_setup import SeedSetup
 from fedquant.validation.training.fedavg import RunOutput
@@ -44,10 +46,6 @@ class Plan:
         return None if s is None else s.objective
 
 
-def cost_model(quantizer: str) -> str:
-    return "qsgd" if quantizer == "qsgd" else "fixed"
-
-
 def _extend(values: np.ndarray, rounds: int, name: str) -> tuple[np.ndarray, str]:
     """The observed values, then the fitted family's forecast up to ``rounds``."""
     if values.size >= rounds:
@@ -65,7 +63,10 @@ def planning_problem(setup: SeedSetup, pilot: RunOutput | None, budget: float | 
     T, m = cfg.rounds, setup.spec.per_round
     if cfg.trace:
         tr = read_trace(cfg.trace)
-        per_round = tr.range_ if tr.range_.ndim == 1 else np.sqrt(np.mean(tr.range_**2, axis=1))
+        if tr.range_.ndim == 1:
+            per_round = tr.range_
+        else:  # a trace's clients carry equal weights (it records no others)
+            per_round = block_range_rms(np.ones(tr.range_.shape[1]), tr.range_[:, :, None])[:, 0]
         block = np.repeat(per_round[:, None], setup.block_sizes.size, axis=1)
         loss = tr.loss
     else:
@@ -96,12 +97,10 @@ def fixed_budget(setup: SeedSetup, width: float) -> float:
     The theory's bit formula at s = 2^width − 1 for whole widths (auto = fixed:4); for a fractional width the
     side information plus width bits per coordinate (fixed:1.5 is halfway between fixed:1 and fixed:2).
     """
-    from fedquant.optimizer.objective import bits_function
-
     cost = bits_function(cost_model(setup.config.quantizer))
     lo, hi = int(np.floor(width)), int(np.ceil(width))
-    at_lo = float(np.sum(cost(setup.block_sizes, 2.0**lo - 1.0)))
-    at_hi = float(np.sum(cost(setup.block_sizes, 2.0**hi - 1.0)))
+    at_lo = float(np.sum(cost(setup.block_sizes, levels_for_width(lo))))
+    at_hi = float(np.sum(cost(setup.block_sizes, levels_for_width(hi))))
     per_client = at_lo + (width - lo) * (at_hi - at_lo)
     return setup.config.rounds * setup.spec.per_round * per_client
 

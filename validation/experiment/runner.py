@@ -22,11 +22,12 @@ import torch
 
 from fedquant.errors import InvalidArgument
 from fedquant.files import dumps, probe_writable, write_atomic
-from fedquant.optimizer import read_trace
+from fedquant.optimizer import ScheduleProblem, read_trace
+from fedquant.optimizer.bit_cost import check_budget_floor, cost_model
 from fedquant.run_folder import FORMAT, config_file, plan_file, read_json, run_file, seed_folder
 from fedquant.validation.experiment.config import ExperimentConfig
 from fedquant.validation.experiment.estimated_constants import estimate_constants
-from fedquant.validation.experiment.plan import Plan, make_plan
+from fedquant.validation.experiment.plan import Plan, budget_of, make_plan
 from fedquant.validation.experiment.seed_setup import SeedSetup, load_data, set_up_seed
 from fedquant.validation.experiment.trial_calibration import refine_knob
 from fedquant.validation.training import fedavg
@@ -78,15 +79,13 @@ def prepare(config: ExperimentConfig, out: Path, resume: bool) -> None:
 
 def check_budget(setup: SeedSetup) -> None:
     """The budget pays for one bit per coordinate of every block of every participant in every round: the
-    rule ``fedquant schedule`` applies (ScheduleProblem.create), on the experiment's own sizes."""
-    from fedquant.optimizer import ScheduleProblem
-    from fedquant.validation.experiment.plan import budget_of, cost_model
-
+    rule ``fedquant schedule`` applies (``bit_cost.check_budget_floor``), on the experiment's own sizes."""
     cfg = setup.config
     try:
-        ScheduleProblem.create(range_=np.ones((cfg.rounds, setup.spec.per_round, setup.block_sizes.size)),
-                               clients=setup.spec.per_round, block_sizes=setup.block_sizes,
-                               budget_bits=budget_of(setup), cost=cost_model(cfg.quantizer))
+        check_budget_floor(ScheduleProblem.create(
+            range_=np.ones((cfg.rounds, setup.spec.per_round, setup.block_sizes.size)),
+            clients=setup.spec.per_round, block_sizes=setup.block_sizes, budget_bits=budget_of(setup),
+            cost=cost_model(cfg.quantizer)))
     except InvalidArgument as err:
         raise InvalidArgument("budget", err.allowed + " over the run", cfg.budget) from None
 

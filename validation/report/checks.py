@@ -24,6 +24,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from fedquant.theory import numeric
+from fedquant.theory.evaluate import step_size_conditions
 
 ALPHA = 1e-3
 
@@ -63,7 +64,7 @@ def check_one_step(runs: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
         for r in run["rows"]:
             if r["levels"] != 0 and "excess_loss" in r:
                 excess.append(r["excess_loss"])
-                pred.append(0.5 * L * r["quant_error"])
+                pred.append(float(numeric.one_step_quantization(L, r["quant_error"])))
     if not excess:
         return {"predicted": None, "measured": None, "tolerance": None, "holds": None, "note": "no quantized rounds"}
     e, p = np.array(excess), np.array(pred)
@@ -82,9 +83,8 @@ def bound_for_run(run: dict[str, Any], constants: dict[str, float], lr: float, l
     quant_sum = float(sum(r["quant_error_bound"] for r in rows))
     L = constants["L"]
     descent = float(numeric.condition_descent(L, lr, local_steps))
-    drift = float(numeric.condition_drift(L, lr, local_steps))
     measured = float(np.mean([r["grad_norm2"] for r in rows]))
-    applies = descent <= 0.5 and drift < 1
+    applies = all(step_size_conditions(L, lr, local_steps).values())
     out: dict[str, Any] = {"measured": measured, "applies": applies, "eta_L_tau": descent,
                            "step_size_limit": float(numeric.step_size_limit(L, local_steps))}
     if applies:

@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 from fedquant.errors import InvalidArgument
-from fedquant.optimizer.objective import bits_function
+from fedquant.optimizer.bit_cost import bits_function, cost_model
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation
 from fedquant.theory import numeric
-from fedquant.theory.wire import FLOAT_BITS
+from fedquant.theory.ranges import block_range_rms, range_rms
+from fedquant.theory.wire import FLOAT_BITS, levels_for_width, width_for_levels
 from fedquant.validation.compression import elias_codec, fixed_codec
 from fedquant.validation.compression.quantizers import Quantizer, get_quantizer
 from fedquant.validation.rng import numpy_rng, torch_generator
@@ -77,12 +78,6 @@ def block_slices(sizes: Sequence[int], blocks: str) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
 
-def weighted_rms_range(p: np.ndarray, ranges: np.ndarray, block_sizes: np.ndarray) -> float:
-    """sqrt(Σ_i p_i² Σ_k d_k R_ik² / (Σ_i p_i² · d)): the range the objective sees (optimizer/schedule.py)."""
-    num = float(np.sum((p**2)[:, None] * block_sizes[None, :] * ranges**2))
-    return float(np.sqrt(num / (np.sum(p**2) * block_sizes.sum())))
-
-
 def run_fedavg(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objective: GlobalLoss, w0: torch.Tensor,
         sizes: np.ndarray, slices: list[slice], rule: LevelRule | None, context: Context | None,
         keep_iterates: Sequence[int] = (), rounds: int | None = None) -> RunOutput:
@@ -90,7 +85,7 @@ def run_fedavg(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objec
     T = spec.rounds if rounds is None else rounds
     quantizer: Quantizer | None = None if rule is None else get_quantizer(spec.quantizer)
     # the planner's cost of a constant block (levels 0), so plan, guard and run count it alike
-    bits_of = bits_function("qsgd" if spec.quantizer == "qsgd" else "fixed")
+    bits_of = bits_function(cost_model(spec.quantizer))
 
     def zero_cost(d_k: int) -> float:
         return float(bits_of(d_k, 0))
@@ -113,11 +108,11 @@ def run_fedavg(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objec
             raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed "
                                   f"{seed} diverged by round {t}: non-finite loss or client updates)")
         ranges = np.array([[float(u[s].max() - u[s].min()) for s in slices] for u in updates])
-        out.block_ranges.append(np.sqrt(np.sum((p**2)[:, None] * ranges**2, axis=0) / np.sum(p**2)))
+        out.block_ranges.append(block_range_rms(p, ranges))
         row: dict[str, Any] = {
             "scheme": scheme, "seed": seed, "round": t, "loss": loss_now, "accuracy": acc, "test_loss": test_loss,
             "grad_norm2": float(torch.dot(grad, grad)), "participants": len(chosen),
-            "range": weighted_rms_range(p, ranges, block_sizes), "p2": float(np.sum(p**2)),
+            "range": float(range_rms(p, ranges, block_sizes)), "p2": float(np.sum(p**2)),
         }
         p_t = torch.from_numpy(p.astype(np.float32))
         exact = w + (p_t[:, None] * updates).sum(dim=0)
@@ -128,7 +123,7 @@ def run_fedavg(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objec
             if spec.entropy:
                 row["bytes_entropy"] = row["bytes"]
             for j, c in enumerate(chosen):
-                client_range = float(np.sqrt(np.sum(block_sizes * ranges[j] ** 2) / d))
+                client_range = float(range_rms(np.ones(1), ranges[j][None], block_sizes))
                 out.client_rows.append({"scheme": scheme, "seed": seed, "round": t, "client": int(c),
                                         "weight": float(p[j]), "range": client_range,
                                         "levels": 0, "bits": FLOAT_BITS * d, "bytes": 4 * d, "quant_error": 0.0,
@@ -173,12 +168,12 @@ def run_fedavg(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objec
                 v_bound += float(p[j] ** 2) * c_bound
                 out.client_rows.append({
                     "scheme": scheme, "seed": seed, "round": t, "client": int(c), "weight": float(p[j]),
-                    "range": float(np.sqrt(np.sum(block_sizes * ranges[j] ** 2) / d)),
+                    "range": float(range_rms(np.ones(1), ranges[j][None], block_sizes)),
                     "levels": _level_summary(levels[j], block_sizes), "bits": c_bits, "bytes": c_bytes,
                     "quant_error": c_err, "quant_error_bound": c_bound, "hoeffding_scale": c_scale,
                 })
             w_next = w + (p_t[:, None] * deq).sum(dim=0)
-            width = np.where(levels > 0, np.ceil(np.log2(levels + 1.0) - 1e-12), 0.0)
+            width = np.where(levels > 0, width_for_levels(levels), 0.0)
             row.update(levels=_level_summary(levels, block_sizes),
                        bit_width=float(np.sum(width * block_sizes[None, :]) / (d * len(chosen))),
                        bits=float(bits_total), bytes=int(bytes_total), quant_error=v_meas, quant_error_bound=v_bound)
@@ -223,6 +218,6 @@ def _downlink(w: torch.Tensor, w_next: torch.Tensor, bits: int, seed: int, t: in
         torch.Tensor, float]:
     """The server broadcasts the aggregate update quantized at ``bits`` (stochastic, whole model)."""
     delta = w_next - w
-    levels = 2**bits - 1
+    levels = int(levels_for_width(bits))
     q = get_quantizer("stochastic")(delta, levels, torch_generator(seed, t, -1, "downlink"))
     return w + q.dequantize(), float(receivers * numeric.bits_fixed(delta.numel(), levels))

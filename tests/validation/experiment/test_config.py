@@ -6,7 +6,7 @@ import pytest
 
 from fedquant.cli import main
 from fedquant.errors import InvalidArgument
-from fedquant.optimizer.objective import bits_function
+from fedquant.optimizer.bit_cost import bits_function
 from fedquant.validation.experiment.config import ExperimentConfig, budget_bits_per_coordinate
 from fedquant.validation.experiment.plan import fixed_budget
 from fedquant.validation.experiment.presets import PRESETS, preset
