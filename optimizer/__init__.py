@@ -18,9 +18,9 @@ from typing import Any
 _EXPORTS = {
     "Fit": "forecast", "fit": "forecast", "trajectory": "forecast",
     "BoundConstants": "problem", "ScheduleProblem": "problem",
-    "SCHEMES": "scheme_names_old",
-    "build_scheme": "planner", "compare": "planner", "parse_scheme": "planner", "schedule": "planner",
-    "Schedule": "schedule_record",
+    "SCHEMES": "schemes",
+    "build_scheme": "planner", "compare": "planner", "schedule": "planner",
+    "Schedule": "schedule_record", "parse_scheme": "scheme_spec", "split_specs": "scheme_spec",
     "Trace": "trace", "read_trace": "trace",
 }
 

@@ -10,22 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fedquant.cli import bound as _bound
+from fedquant.cli import bench, bound, schedule, validate
 from fedquant.cli._common import Parser, UsageError, fail
 from fedquant.errors import InvalidArgument
 
-SUBCOMMANDS = [_bound]
-
-
-def _optional_subcommands() -> list:
-    mods = []
-    for name in ("schedule", "validate", "bench"):
-        try:
-            mods.append(__import__(f"fedquant.cli.{name}", fromlist=["add_parser"]))
-        except ModuleNotFoundError as err:  # a subcommand module that does not exist yet
-            if err.name != f"fedquant.cli.{name}":
-                raise
-    return mods
+#: each module adds its subcommand (``add_parser``) and imports what it runs only when it runs
+SUBCOMMANDS = (bound, schedule, validate, bench)
 
 
 def build_parser() -> Parser:
@@ -34,7 +24,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="fedquant", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"fedquant {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in SUBCOMMANDS + _optional_subcommands():
+    for module in SUBCOMMANDS:
         module.add_parser(sub)
     return parser
 

@@ -25,7 +25,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from fedquant.optimizer.scheme_names_old import SCHEMES
+    from fedquant.optimizer.schemes import SCHEMES
 
     p = sub.add_parser("schedule", help=HELP, description=HELP + ". Schemes: " + ", ".join(SCHEMES)
                        + "; several comma-separated, or 'all', print a comparison at the same budget.")
@@ -198,7 +198,7 @@ def _text_many(schedules: list[Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from fedquant.optimizer import SCHEMES, parse_scheme, schedule
-    from fedquant.optimizer.planner import split_specs
+    from fedquant.optimizer.scheme_spec import split_specs
 
     try:
         specs_text = list(SCHEMES) if args.scheme.strip() == "all" else split_specs(args.scheme)

@@ -78,7 +78,7 @@ def _budget(text: str) -> str:
 
 
 def config_from(args: argparse.Namespace):
-    from fedquant.optimizer.planner import split_specs
+    from fedquant.optimizer.scheme_spec import split_specs
     from fedquant.validation.experiment.config import ExperimentConfig
     from fedquant.validation.experiment.presets import preset
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from fedquant.errors import InvalidArgument
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation, clip_levels
+from fedquant.optimizer.schemes.record import Scheme, initial_level_knob
 
 DEFAULT_S0 = 2.0
 
@@ -33,3 +34,10 @@ def adaquantfl(s0: float = DEFAULT_S0) -> LevelRule:
         return levels, {"ctx": state["ctx"], "F0": f0}
 
     return LevelRule("adaquantfl", init, update, {"s0": float(s0)})
+
+
+SCHEME = Scheme(
+    name="adaquantfl", summary="AdaQuantFL: s_t = ⌈s_0·sqrt(F_0/F_t)⌉, ascending as the loss falls",
+    params=("s0",), knob="s0", probe=1.0, rule=lambda p: adaquantfl(float(p.get("s0", DEFAULT_S0))),
+    knob_of=lambda p, problem: initial_level_knob(adaquantfl, problem),
+)

@@ -16,7 +16,9 @@ import math
 import numpy as np
 
 from fedquant.errors import InvalidArgument
+from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation, clip_levels
+from fedquant.optimizer.schemes.record import Knob, Params, Scheme, check_whole, whole
 from fedquant.theory.wire import levels_for_width
 
 MODES = ("both", "time", "clients")
@@ -68,3 +70,37 @@ def dadaquant(q_min: float = 1.0, q_max: float | None = None, psi: float = 0.9, 
     name = {"both": "dadaquant", "time": "dadaquant-time", "clients": "dadaquant-clients"}[mode]
     return LevelRule(name, init, update, {"q_min": float(q_min), "q_max": q_max, "psi": psi, "phi": phi,
                                           "mode": mode})
+
+
+NAMES = {"both": "dadaquant", "time": "dadaquant-time", "clients": "dadaquant-clients"}
+
+
+def _rule(mode: str, params: Params) -> LevelRule:
+    q_max = params.get("q_max")
+    return dadaquant(float(params.get("q_min", 1.0)), None if q_max is None else float(q_max),
+                     float(params.get("psi", 0.9)), whole(params.get("phi")), mode)
+
+
+def _knob(mode: str, params: Params, problem: ScheduleProblem) -> Knob:
+    """q_min from 1 to 2^bits_max (more bits as it grows); when even q_min = 1 overspends (doubling on loss
+    plateaus), cap the doubling instead: q_max from 1 (never doubles, so always feasible) up."""
+    q_max = params.get("q_max")
+    psi, phi = float(params.get("psi", 0.9)), whole(params.get("phi"))
+    s_top = levels_for_width(problem.bits_max) + 1.0
+    cap = None if q_max is not None else Knob(
+        "q_max", lambda x: dadaquant(1.0, x, psi, phi, mode), 1.0, s_top, increasing=True)
+    return Knob("q_min", lambda x: dadaquant(x, None if q_max is None else float(q_max), psi, phi, mode),
+                1.0, s_top, increasing=True, fallback=cap)
+
+
+def _scheme(mode: str, params: tuple[str, ...], summary: str) -> Scheme:
+    return Scheme(name=NAMES[mode], summary=summary, params=params, knob="q_min", probe=1.0,
+                  rule=lambda p: _rule(mode, p), knob_of=lambda p, problem: _knob(mode, p, problem),
+                  check=lambda p: check_whole(p, "phi"))
+
+
+SCHEMES = (
+    _scheme("both", ("q_min", "q_max", "psi", "phi"), "DAdaQuant: doubling on loss plateaus, per-client levels"),
+    _scheme("time", ("q_min", "q_max", "psi", "phi"), "DAdaQuant's time-adaptive half: doubling on plateaus"),
+    _scheme("clients", ("q_min",), "DAdaQuant's client-adaptive half: levels by aggregation weight"),
+)

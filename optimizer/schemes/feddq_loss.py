@@ -17,6 +17,7 @@ import numpy as np
 
 from fedquant.errors import InvalidArgument
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation
+from fedquant.optimizer.schemes.record import Scheme, initial_level_knob
 from fedquant.theory.wire import levels_for_width, width_for_levels
 
 
@@ -41,3 +42,11 @@ def feddq_loss(s0: float) -> LevelRule:
         return np.full(obs.range_.shape, levels_for_width(b)), {"ctx": ctx, "gap0": gap0}
 
     return LevelRule("feddq-loss", init, update, {"s0": float(s0)})
+
+
+SCHEME = Scheme(
+    name="feddq-loss", summary="the loss-based descending rule: s_t ∝ sqrt(α_t (F_t − f*))",
+    params=("s0",), knob="s0", probe=1.0, rule=lambda p: feddq_loss(float(p["s0"])),
+    knob_of=lambda p, problem: initial_level_knob(feddq_loss, problem),
+    needs="feddq-loss:s0=X or a budget to calibrate s0 to",
+)

@@ -6,7 +6,9 @@ import numpy as np
 
 from fedquant.errors import InvalidArgument
 from fedquant.optimizer.problem import ScheduleProblem
+from fedquant.optimizer.schedule_record import Schedule
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation, replay
+from fedquant.optimizer.schemes.record import Params, Scheme
 from fedquant.theory.wire import levels_for_width
 
 
@@ -32,3 +34,22 @@ def calibrate_fixed(problem: ScheduleProblem) -> LevelRule:
         if replay(fixed(bits), problem).total_bits <= problem.budget_bits:
             return fixed(bits)
     raise InvalidArgument("budget_bits", "enough for fixed at bits_min", problem.budget_bits)
+
+
+def _check(params: Params) -> None:
+    if "bits" in params and float(params["bits"]) != int(float(params["bits"])):
+        raise InvalidArgument("bits", "whole bits per coordinate (a fractional width is a budget: fixed:1.5 there)",
+                              params["bits"])
+
+
+def _plan(params: Params, problem: ScheduleProblem) -> tuple[LevelRule, Schedule]:
+    if problem.budget_bits is None:
+        raise InvalidArgument("scheme", "fixed:B (bits per coordinate) without a budget", "fixed")
+    rule = calibrate_fixed(problem)
+    return rule, replay(rule, problem, "fixed")
+
+
+SCHEME = Scheme(
+    name="fixed", summary="the same B-bit code every round (QSGD, FedPAQ); without B, the widest that fits",
+    params=("bits",), knob="bits", probe=4.0, rule=lambda p: fixed(int(float(p["bits"]))), plan=_plan, check=_check,
+)

@@ -13,9 +13,11 @@ import numpy as np
 
 from fedquant.errors import InvalidArgument
 from fedquant.optimizer.bit_cost import block_bits
-from fedquant.optimizer.decision_items import make_items
+from fedquant.optimizer.decision_items import GRANULARITIES, make_items
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.schedule_record import Schedule
+from fedquant.optimizer.schemes.level_rule import LevelRule, plan_rule
+from fedquant.optimizer.schemes.record import Params, Scheme
 from fedquant.optimizer.solve_continuous import solve_continuous
 from fedquant.optimizer.solve_integer import solve_integer
 from fedquant.theory.wire import levels_for_width
@@ -52,3 +54,19 @@ def solve(problem: ScheduleProblem, granularity: str | None = None, ties: str = 
         params = {"granularity": gran, "multiplier": csol.multiplier}
         made_by = csol.method
     return Schedule.from_levels("optimal", problem, levels, made_by=made_by, params=params)
+
+
+def check_granularity(params: Params) -> None:
+    if "granularity" in params and params["granularity"] not in GRANULARITIES:
+        raise InvalidArgument("granularity", f"one of {', '.join(GRANULARITIES)}", params["granularity"])
+
+
+def _plan(params: Params, problem: ScheduleProblem) -> tuple[LevelRule, Schedule]:
+    sched = solve(problem, params.get("granularity"))  # type: ignore[arg-type]
+    return plan_rule("optimal", sched.levels, sched.params), sched
+
+
+SCHEME = Scheme(
+    name="optimal", summary="the exact offline optimum of the bound's quantization term at the budget",
+    params=("granularity",), plan=_plan, check=check_granularity,
+)

@@ -16,7 +16,8 @@ from fedquant.errors import InvalidArgument
 from fedquant.optimizer.forecast import fit
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation, round_cost
-from fedquant.optimizer.schemes.optimal import solve
+from fedquant.optimizer.schemes.optimal import check_granularity, solve
+from fedquant.optimizer.schemes.record import Scheme
 from fedquant.theory.wire import levels_for_width
 
 MIN_HISTORY = 3
@@ -81,3 +82,10 @@ def optimal_online(granularity: str = "round") -> LevelRule:
         return levels, new
 
     return LevelRule("optimal-online", init, update, {"granularity": granularity})
+
+
+SCHEME = Scheme(
+    name="optimal-online", summary="re-solves every round for the remaining budget from what it has seen",
+    params=("granularity",), rule=lambda p: optimal_online(str(p.get("granularity", "round"))),
+    check=check_granularity,
+)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from fedquant.optimizer.scheme_names_old import SCHEMES
+from fedquant.optimizer.schemes import SCHEMES
 from fedquant.optimizer.style import BASE, base_name, color, shade, style
 
 ALL = (*SCHEMES, "none")

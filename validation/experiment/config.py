@@ -50,7 +50,7 @@ class ExperimentConfig:
     dataset_options: dict[str, Any] = field(default_factory=dict)
 
     def checked(self) -> ExperimentConfig:
-        from fedquant.optimizer.planner import parse_scheme
+        from fedquant.optimizer.scheme_spec import parse_scheme
         from fedquant.validation.compression.quantizers import QUANTIZERS
         from fedquant.validation.data.datasets import DATASETS
         from fedquant.validation.data.partitioning import parse_partition
@@ -119,7 +119,7 @@ class ExperimentConfig:
 
     def adaptive(self) -> list[str]:
         """Schemes calibrated to the budget (every scheme whose knob the spec leaves free)."""
-        from fedquant.optimizer.planner import pinned
+        from fedquant.optimizer.scheme_spec import pinned
 
         return [s for s in self.schemes if s != "none" and not pinned(s)]
 

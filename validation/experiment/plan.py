@@ -18,9 +18,11 @@ import numpy as np
 
 from fedquant.optimizer import ScheduleProblem, fit, read_trace
 from fedquant.optimizer.bit_cost import bits_function, cost_model
-from fedquant.optimizer.planner import Knob, build_scheme, knob_of, pinned
+from fedquant.optimizer.planner import build_scheme, knob_of
 from fedquant.optimizer.schedule_record import Schedule
+from fedquant.optimizer.scheme_spec import pinned
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, budget_guard, context_of
+from fedquant.optimizer.schemes.record import Knob
 from fedquant.theory.ranges import block_range_rms
 from fedquant.theory.wire import FLOAT_BITS, levels_for_width
 from fedquant.validation.experiment.config import budget_bits_per_coordinate
@@ -40,10 +42,6 @@ class Plan:
     pilot_bits: float
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     knobs: dict[str, tuple[Knob, float]] = field(default_factory=dict)  # calibrated baselines: knob, planned value
-
-    def predicted(self, scheme: str) -> float | None:
-        s = self.schedules.get(scheme)
-        return None if s is None else s.objective
 
 
 def _extend(values: np.ndarray, rounds: int, name: str) -> tuple[np.ndarray, str]:
@@ -128,7 +126,7 @@ def make_plan(setup: SeedSetup, pilot: RunOutput | None) -> Plan:
             rule, sched = build_scheme(scheme, bounded)
             rule = budget_guard(rule, budget)
             name = sched.params.get("calibrated")
-            if name in ("s0", "delta", "q_min", "q_max"):
+            if name is not None:  # calibrated by its knob (fixed meets the budget its own way)
                 knob = knob_of(scheme, bounded)
                 if knob.name != name and knob.fallback is not None:
                     knob = knob.fallback

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from fedquant.optimizer.planner import Knob
+from fedquant.optimizer.schemes.record import Knob
 from fedquant.validation.training.fedavg import RunOutput
 
 #: knob step of the bracketing phase (a factor of 4 moves s_0 or δ by two bits, q_min by two doublings)

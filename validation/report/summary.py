@@ -165,7 +165,7 @@ def budget_how(spec: str) -> str:
 
 def budget_line(summary: dict[str, Any]) -> str:
     """The budget of a summary, how it was set, and which schemes were calibrated to it."""
-    from fedquant.optimizer.planner import pinned
+    from fedquant.optimizer.scheme_spec import pinned
 
     values = sorted(set(summary["budget_bits"].values()))
     amount = f"{values[0]:,.0f}" if len(values) == 1 else f"{values[0]:,.0f} to {values[-1]:,.0f}"

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fedquant.optimizer.planner import Knob
+from fedquant.optimizer.schemes.record import Knob
 from fedquant.run_folder import run_file
 from fedquant.validation.experiment.config import ExperimentConfig
 from fedquant.validation.experiment.trial_calibration import refine_knob
