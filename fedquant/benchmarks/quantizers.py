@@ -31,7 +31,8 @@ from typing import Any
 import torch
 
 from fedquant.validation.compression import elias_codec, fixed_codec
-from fedquant.validation.compression.quantized_block import check_levels, dither_at, draw_dither
+from fedquant.validation.compression.dither import dither_at, draw_dither
+from fedquant.validation.compression.grid import check_levels
 from fedquant.validation.compression.quantizers import QUANTIZERS
 from fedquant.validation.rng import torch_generator
 

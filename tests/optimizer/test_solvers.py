@@ -75,24 +75,56 @@ def test_top_increments_takes_the_largest_products():
     for _, i, _j in products[:5]:
         expected[i] += 1
     assert np.array_equal(inc, expected)
+    # by hand: gains = 1 − 1/9 = 8/9, 1/9 − 1/49 = 40/441, 1/49 − 1/225; the five largest products are
+    # 2·8/9, 8/9 (×3, the tied items) and 2·40/441 ≈ 0.181 > 40/441 ≈ 0.091
+    assert np.array_equal(inc, [1, 1, 1, 2])
+
+
+def taken_products(w, gains, inc):
+    """The products w_i·g_j of every increment an allocation takes (item i takes its first inc_i)."""
+    return np.concatenate([w[i] * gains[: inc[i]] for i in range(w.size)])
 
 
 def test_top_increments_large_is_exact_against_sorting():
     rng = np.random.default_rng(3)
     w = rng.lognormal(size=2000)
     gains = increment_gains(1, 12)
+    J = gains.size
     m = 7777
     inc = top_increments(w, gains, m)
-    products = np.sort((w[:, None] * gains[None, :]).ravel())[::-1]
+    flat = (w[:, None] * gains[None, :]).ravel()  # item i, increment j at i·J + j
+    by_size = np.argsort(-flat, kind="stable")
+    products = flat[by_size]
     theta = products[m - 1]
+    # no tie at the threshold, so the m largest products are one set and the answer is unique
+    assert products[m - 1] > products[m]
+    # brute force: item i's count of increments among the m largest products (gains decrease along every
+    # item, so these are its first ones); exact integers
+    expected = np.bincount(by_size[:m] // J, minlength=w.size)
     assert inc.sum() == m
-    taken = np.sum(w * gains[np.minimum(inc, gains.size) - 1] * (inc > 0))  # noqa: F841 (shape check)
-    # every taken increment is ≥ θ and every skipped one ≤ θ
-    for i in range(0, 2000, 97):
-        if inc[i] > 0:
-            assert w[i] * gains[inc[i] - 1] >= theta
-        if inc[i] < gains.size:
-            assert w[i] * gains[inc[i]] <= theta
+    assert np.array_equal(inc, expected)
+    # the products taken are exactly the m largest ones, bit for bit
+    taken = taken_products(w, gains, inc)
+    assert taken.size == m
+    assert np.array_equal(np.sort(taken)[::-1], products[:m])
+    # every item's last taken increment is ≥ θ, its first skipped one < θ; θ itself is taken and the largest
+    # skipped product is the (m+1)-th largest
+    has = inc > 0
+    last = w[has] * gains[inc[has] - 1]
+    room = inc < J
+    skipped = w[room] * gains[inc[room]]
+    assert last.min() == theta and np.all(last >= theta)
+    assert skipped.max() == products[m] and np.all(skipped < theta)
+    # negative control: move the increment at θ to the item owning the (m+1)-th product; same count, but the
+    # exact comparison, the taken set and the θ boundary all reject it, and it gains strictly less
+    worse = inc.copy()
+    worse[by_size[m - 1] // J] -= 1
+    worse[by_size[m] // J] += 1
+    assert worse.sum() == m and not np.array_equal(worse, expected)
+    worse_taken = taken_products(w, gains, worse)
+    assert not np.array_equal(np.sort(worse_taken)[::-1], products[:m])
+    assert (w[worse > 0] * gains[worse[worse > 0] - 1]).min() == products[m] < theta
+    assert np.sum(np.sort(worse_taken)) < np.sum(np.sort(taken))
 
 
 def kkt_residual(levels, w, u, lam):

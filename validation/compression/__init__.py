@@ -5,7 +5,8 @@ exactly the theory's bit formula, ``elias_codec`` in a measured entropy code, bo
 """
 
 from fedquant.validation.compression import bitpack, elias_codec, fixed_codec
-from fedquant.validation.compression.quantized_block import MAX_LEVELS, QuantizedBlock, Quantizer, quantize_blocks
+from fedquant.validation.compression.grid import MAX_LEVELS
+from fedquant.validation.compression.quantized_block import QuantizedBlock, Quantizer, quantize_blocks
 from fedquant.validation.compression.quantizers import QUANTIZERS, get_quantizer
 
 __all__ = ["MAX_LEVELS", "QUANTIZERS", "QuantizedBlock", "Quantizer", "bitpack", "elias_codec", "fixed_codec",

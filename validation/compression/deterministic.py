@@ -16,13 +16,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fedquant.validation.compression.quantized_block import (
-    CHUNK,
-    QuantizedBlock,
-    Quantizer,
-    range_grid,
-    run_ranges,
-)
+from fedquant.validation.compression.dither import CHUNK, run_ranges
+from fedquant.validation.compression.grid import range_grid
+from fedquant.validation.compression.quantized_block import QuantizedBlock, Quantizer
 
 HALF = np.float32(0.5)
 

@@ -35,13 +35,8 @@ import torch
 
 from fedquant.errors import InvalidArgument
 from fedquant.validation.compression import fixed_codec
-from fedquant.validation.compression.quantized_block import (
-    RANGE_SCHEMES,
-    SCHEME_IDS,
-    QuantizedBlock,
-    float32_width,
-    numpy_code_dtype,
-)
+from fedquant.validation.compression.grid import float32_width, numpy_code_dtype
+from fedquant.validation.compression.quantized_block import RANGE_SCHEMES, SCHEME_IDS, QuantizedBlock
 
 #: tag, scheme id, levels s, d, number of gamma codewords K
 HEADER = struct.Struct("<cBHII")

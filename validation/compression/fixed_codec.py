@@ -29,14 +29,8 @@ import torch
 from fedquant.errors import InvalidArgument
 from fedquant.theory.wire import QSGD_SIDE_INFO_BITS, SIDE_INFO_BITS
 from fedquant.validation.compression import bitpack
-from fedquant.validation.compression.quantized_block import (
-    MAX_LEVELS,
-    RANGE_SCHEMES,
-    SCHEME_IDS,
-    QuantizedBlock,
-    bits_per_code,
-    numpy_code_dtype,
-)
+from fedquant.validation.compression.grid import MAX_LEVELS, bits_per_code, numpy_code_dtype
+from fedquant.validation.compression.quantized_block import RANGE_SCHEMES, SCHEME_IDS, QuantizedBlock
 
 #: tag, scheme id, levels s, d
 HEADER = struct.Struct("<cBHI")

@@ -24,20 +24,16 @@ import numpy as np
 import torch
 
 from fedquant.errors import InvalidArgument
-from fedquant.validation.compression.quantized_block import (
-    CHUNK,
-    QuantizedBlock,
-    Quantizer,
+from fedquant.validation.compression.dither import CHUNK, dither_seed, run_dithered, run_ranges
+from fedquant.validation.compression.grid import (
     Scale,
     block_range,
     check_block,
     check_levels,
-    dither_seed,
     numpy_code_dtype,
-    run_dithered,
-    run_ranges,
     unit_scale,
 )
+from fedquant.validation.compression.quantized_block import QuantizedBlock, Quantizer
 from fedquant.validation.compression.stochastic import DITHER_SCALE, HALF_PLUS, NO_CLIP_LEVELS
 
 #: max|v| outside [2^-SAFE_EXP, 2^SAFE_EXP] is rescaled by a power of two before squaring

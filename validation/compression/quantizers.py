@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from fedquant.errors import InvalidArgument
 from fedquant.validation.compression import deterministic, qsgd, stochastic
-from fedquant.validation.compression.quantized_block import MAX_LEVELS, QuantizedBlock, Quantizer, quantize_blocks
+from fedquant.validation.compression.grid import MAX_LEVELS
+from fedquant.validation.compression.quantized_block import QuantizedBlock, Quantizer, quantize_blocks
 
 #: every quantizer by name
 QUANTIZERS: dict[str, Quantizer] = {

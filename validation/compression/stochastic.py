@@ -29,18 +29,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fedquant.validation.compression.quantized_block import (
-    DITHER_BITS,
-    QuantizedBlock,
-    Quantizer,
-    Scale,
-    dither_seed,
-    float32_width,
-    numpy_code_dtype,
-    range_grid,
-    run_dithered,
-    unit_scale,
-)
+from fedquant.validation.compression.dither import DITHER_BITS, dither_seed, run_dithered
+from fedquant.validation.compression.grid import Scale, float32_width, numpy_code_dtype, range_grid, unit_scale
+from fedquant.validation.compression.quantized_block import QuantizedBlock, Quantizer
 
 #: k·2^-16 maps the int16 dither onto [−1/2, 1/2)
 DITHER_SCALE = np.float32(2.0**-DITHER_BITS)

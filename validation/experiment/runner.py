@@ -143,9 +143,8 @@ def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None
         pilot = None
         if not config.trace or "none" in todo:
             keep = sorted({0, config.pilot // 2, config.pilot - 1})
-            pilot = fedavg.run_fedavg(scheme="none", seed=seed, spec=setup.spec, engine=setup.engine,
-                               objective=setup.objective, w0=setup.w0, sizes=setup.sizes, slices=setup.slices,
-                               rule=None, context=None, keep_iterates=keep, rounds=config.pilot)
+            pilot = fedavg.run_fedavg(setup.federation, scheme="none", rule=None, context=None, keep_iterates=keep,
+                                      rounds=config.pilot)
         plan = make_plan(setup, None if config.trace else pilot)
         iterates = [pilot.iterates[k] for k in sorted(pilot.iterates)] if pilot else [setup.w0]
         constants = estimate_constants(setup.objective, iterates, setup.partition.client_indices, config.batch_size,
@@ -153,9 +152,7 @@ def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None
         record = plan_record(setup, plan, constants.to_json())
         write_atomic(plan_file(out, seed), dumps(record))
         def run_rule(scheme: str, rule: Any) -> fedavg.RunOutput:
-            return fedavg.run_fedavg(scheme=scheme, seed=seed, spec=setup.spec, engine=setup.engine,
-                              objective=setup.objective, w0=setup.w0, sizes=setup.sizes, slices=setup.slices,
-                              rule=rule, context=plan.context)
+            return fedavg.run_fedavg(setup.federation, scheme=scheme, rule=rule, context=plan.context)
 
         for scheme in todo:
             start = time.perf_counter()

@@ -11,7 +11,7 @@ from fedquant.validation.data.datasets import Dataset, load_dataset
 from fedquant.validation.data.partitioning import Partition, make_partition, parse_partition
 from fedquant.validation.experiment.config import ExperimentConfig
 from fedquant.validation.training.engines import Engine, make_engine
-from fedquant.validation.training.fedavg import RoundSpec, block_slices
+from fedquant.validation.training.fedavg import Federation, RoundSpec, block_slices
 from fedquant.validation.training.global_loss import GlobalLoss
 from fedquant.validation.training.local_sgd import LocalConfig
 from fedquant.validation.training.models import build_model
@@ -32,6 +32,12 @@ class SeedSetup:
     block_sizes: np.ndarray
     local: LocalConfig
     spec: RoundSpec
+
+    @property
+    def federation(self) -> Federation:
+        """What ``run_fedavg`` needs of this seed."""
+        return Federation(seed=self.seed, spec=self.spec, engine=self.engine, objective=self.objective, w0=self.w0,
+                          sizes=self.sizes, slices=self.slices)
 
     @property
     def d(self) -> int:

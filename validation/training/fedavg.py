@@ -31,11 +31,11 @@ from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observatio
 from fedquant.theory import numeric
 from fedquant.theory.ranges import block_range_rms, range_rms
 from fedquant.theory.wire import FLOAT_BITS, levels_for_width, width_for_levels
-from fedquant.validation.compression import elias_codec, fixed_codec
-from fedquant.validation.compression.quantizers import Quantizer, get_quantizer
+from fedquant.validation.compression.quantizers import get_quantizer
 from fedquant.validation.rng import numpy_rng, torch_generator
 from fedquant.validation.training.engines import Engine
 from fedquant.validation.training.global_loss import GlobalLoss
+from fedquant.validation.training.uplink import Uplink, send
 
 
 @dataclass(frozen=True)
@@ -78,36 +78,45 @@ def block_slices(sizes: Sequence[int], blocks: str) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
 
-def run_fedavg(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objective: GlobalLoss, w0: torch.Tensor,
-        sizes: np.ndarray, slices: list[slice], rule: LevelRule | None, context: Context | None,
-        keep_iterates: Sequence[int] = (), rounds: int | None = None) -> RunOutput:
+@dataclass(frozen=True)
+class Federation:
+    """What every scheme of one seed shares: the clients' data and engine, the global loss, the initial model,
+    the clients' sample counts and the update's blocks."""
+
+    seed: int
+    spec: RoundSpec
+    engine: Engine
+    objective: GlobalLoss
+    w0: torch.Tensor
+    sizes: np.ndarray  # samples per client (the aggregation weights p_i ∝ n_i)
+    slices: list[slice]  # the update's blocks
+
+    @property
+    def block_sizes(self) -> np.ndarray:
+        return np.array([s.stop - s.start for s in self.slices], dtype=np.int64)
+
+
+def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context: Context | None,
+               keep_iterates: Sequence[int] = (), rounds: int | None = None) -> RunOutput:
     """Run ``rounds`` (default spec.rounds) rounds of FedAvg; ``rule`` None is the unquantized reference."""
+    spec, objective, seed = fed.spec, fed.objective, fed.seed
     T = spec.rounds if rounds is None else rounds
-    quantizer: Quantizer | None = None if rule is None else get_quantizer(spec.quantizer)
-    # the planner's cost of a constant block (levels 0), so plan, guard and run count it alike
-    bits_of = bits_function(cost_model(spec.quantizer))
-
-    def zero_cost(d_k: int) -> float:
-        return float(bits_of(d_k, 0))
-
-    block_sizes = np.array([s.stop - s.start for s in slices], dtype=np.int64)
-    d = int(block_sizes.sum())
+    block_sizes = fed.block_sizes
     state = None if rule is None else rule.init(context)
-    w = w0.clone()
-    m = spec.per_round
+    w = fed.w0.clone()
     out = RunOutput(rows=[], client_rows=[])
     loss_now, grad = objective.loss_and_grad(w)
     acc, test_loss = objective.test(w)  # of w_t; each round's end evaluates the next w once
     for t in range(T):
         if t in keep_iterates:
             out.iterates[t] = w.clone()
-        chosen = participants(seed, t, spec.clients, m)
-        p = sizes[chosen] / sizes[chosen].sum()
-        updates = engine.local_updates(w, list(chosen), t)
+        chosen = participants(seed, t, spec.clients, spec.per_round)
+        p = fed.sizes[chosen] / fed.sizes[chosen].sum()
+        updates = fed.engine.local_updates(w, list(chosen), t)
         if not (np.isfinite(loss_now) and bool(torch.isfinite(updates).all())):
             raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed "
                                   f"{seed} diverged by round {t}: non-finite loss or client updates)")
-        ranges = np.array([[float(u[s].max() - u[s].min()) for s in slices] for u in updates])
+        ranges = np.array([[float(u[s].max() - u[s].min()) for s in fed.slices] for u in updates])
         out.block_ranges.append(block_range_rms(p, ranges))
         row: dict[str, Any] = {
             "scheme": scheme, "seed": seed, "round": t, "loss": loss_now, "accuracy": acc, "test_loss": test_loss,
@@ -118,67 +127,16 @@ def run_fedavg(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objec
         exact = w + (p_t[:, None] * updates).sum(dim=0)
         if rule is None:
             w_next = exact
-            row.update(levels=0, bit_width=float(FLOAT_BITS), bits=float(FLOAT_BITS * d * len(chosen)),
-                       bytes=4 * d * len(chosen), quant_error=0.0, quant_error_bound=0.0, excess_loss=0.0)
-            if spec.entropy:
-                row["bytes_entropy"] = row["bytes"]
-            for j, c in enumerate(chosen):
-                client_range = float(range_rms(np.ones(1), ranges[j][None], block_sizes))
-                out.client_rows.append({"scheme": scheme, "seed": seed, "round": t, "client": int(c),
-                                        "weight": float(p[j]), "range": client_range,
-                                        "levels": 0, "bits": FLOAT_BITS * d, "bytes": 4 * d, "quant_error": 0.0,
-                                        "quant_error_bound": 0.0, "hoeffding_scale": 0.0})
+            row.update(_unquantized_round(fed, len(chosen)))
+            uplinks = None
         else:
-            obs = Observation(t, loss_now, ranges, p)
-            levels, state = rule.update(obs, state)
+            levels, state = rule.update(Observation(t, loss_now, ranges, p), state)
             levels = np.broadcast_to(np.asarray(levels, dtype=np.float64), ranges.shape)
-            deq = torch.empty_like(updates)
-            bits_total = bytes_total = bytes_entropy = 0
-            v_meas = v_bound = 0.0
-            for j, c in enumerate(chosen):
-                gen = torch_generator(seed, t, int(c), "quantize")
-                c_bits = c_bytes = c_ent = 0
-                c_err = c_bound = c_scale = 0.0
-                for k, sl in enumerate(slices):
-                    x = updates[j, sl]
-                    if ranges[j, k] == 0.0:  # a constant block: its side information alone describes it
-                        deq[j, sl] = x
-                        zero_bits = int(zero_cost(int(block_sizes[k])))
-                        c_bits += zero_bits
-                        c_bytes += -(-zero_bits // 8)
-                        c_ent += -(-zero_bits // 8)
-                        continue
-                    q = quantizer(x, int(np.rint(levels[j, k])), gen)
-                    message = fixed_codec.encode(q)
-                    received = fixed_codec.decode(message)
-                    deq[j, sl] = received.dequantize()
-                    c_bits += q.bits_formula
-                    c_bytes += len(message)
-                    if spec.entropy:
-                        c_ent += len(elias_codec.encode(q))
-                    c_err += q.squared_error(x)
-                    c_bound += q.error_bound
-                    # Σ_j δ_j⁴ with δ the grid step: the Hoeffding scale of the error sum (checks.py)
-                    step = (q.range_ if q.scheme != "qsgd" else q.norm) / q.levels
-                    c_scale += q.d * step**4
-                bits_total += c_bits
-                bytes_total += c_bytes
-                bytes_entropy += c_ent
-                v_meas += float(p[j] ** 2) * c_err
-                v_bound += float(p[j] ** 2) * c_bound
-                out.client_rows.append({
-                    "scheme": scheme, "seed": seed, "round": t, "client": int(c), "weight": float(p[j]),
-                    "range": float(range_rms(np.ones(1), ranges[j][None], block_sizes)),
-                    "levels": _level_summary(levels[j], block_sizes), "bits": c_bits, "bytes": c_bytes,
-                    "quant_error": c_err, "quant_error_bound": c_bound, "hoeffding_scale": c_scale,
-                })
-            w_next = w + (p_t[:, None] * deq).sum(dim=0)
-            width = np.where(levels > 0, width_for_levels(levels), 0.0)
-            row.update(levels=_level_summary(levels, block_sizes),
-                       bit_width=float(np.sum(width * block_sizes[None, :]) / (d * len(chosen))),
-                       bits=float(bits_total), bytes=int(bytes_total), quant_error=v_meas, quant_error_bound=v_bound)
-            if spec.entropy:
-                row["bytes_entropy"] = int(bytes_entropy)
+            uplinks = _send_all(fed, t, chosen, updates, ranges, levels)
+            w_next = w + (p_t[:, None] * torch.stack([u.received for u in uplinks])).sum(dim=0)
+            row.update(_quantized_round(fed, p, levels, uplinks))
+        out.client_rows.extend(_client_rows(fed, scheme, t, chosen, p, ranges, None if rule is None else levels,
+                                            uplinks))
         if spec.downlink_bits is not None:
             if rule is not None:
                 row["excess_loss"] = objective.loss(w_next) - objective.loss(exact)
@@ -202,6 +160,72 @@ def run_fedavg(*, scheme: str, seed: int, spec: RoundSpec, engine: Engine, objec
     if rule is not None and isinstance(state, dict):
         out.guard_clipped = int(state.get("clipped", 0))
     return out
+
+
+def _send_all(fed: Federation, t: int, chosen: np.ndarray, updates: torch.Tensor, ranges: np.ndarray,
+              levels: np.ndarray) -> list[Uplink]:
+    """Every participant's uplink, each with the dither generator of (seed, round, client)."""
+    quantizer = get_quantizer(fed.spec.quantizer)
+    bits_of = bits_function(cost_model(fed.spec.quantizer))
+
+    def zero_bits(d_k: int) -> int:  # the planner's cost of a constant block (levels 0): plan, guard, run agree
+        return int(float(bits_of(d_k, 0)))
+
+    return [send(updates[j], fed.slices, ranges[j], levels[j], quantizer,
+                 torch_generator(fed.seed, t, int(c), "quantize"), zero_bits, fed.spec.entropy)
+            for j, c in enumerate(chosen)]
+
+
+def _unquantized_round(fed: Federation, participants_: int) -> dict[str, Any]:
+    """The reference ``none`` sends float32: 32·d bits per participant."""
+    d = int(fed.block_sizes.sum())
+    cols: dict[str, Any] = {"levels": 0, "bit_width": float(FLOAT_BITS), "bits": float(FLOAT_BITS * d * participants_),
+                            "bytes": 4 * d * participants_, "quant_error": 0.0, "quant_error_bound": 0.0,
+                            "excess_loss": 0.0}
+    if fed.spec.entropy:
+        cols["bytes_entropy"] = cols["bytes"]
+    return cols
+
+
+def _quantized_round(fed: Federation, p: np.ndarray, levels: np.ndarray, uplinks: list[Uplink]) -> dict[str, Any]:
+    """The round's totals: bits and bytes, the code width, and V_t = Σ_i p_i² ‖Q(Δ_i) − Δ_i‖² with its bound."""
+    block_sizes = fed.block_sizes
+    d = int(block_sizes.sum())
+    v_meas = v_bound = 0.0
+    for j, u in enumerate(uplinks):
+        v_meas += float(p[j] ** 2) * u.quant_error
+        v_bound += float(p[j] ** 2) * u.quant_error_bound
+    width = np.where(levels > 0, width_for_levels(levels), 0.0)
+    cols: dict[str, Any] = {
+        "levels": _level_summary(levels, block_sizes),
+        "bit_width": float(np.sum(width * block_sizes[None, :]) / (d * len(uplinks))),
+        "bits": float(sum(u.bits for u in uplinks)), "bytes": int(sum(u.nbytes for u in uplinks)),
+        "quant_error": v_meas, "quant_error_bound": v_bound,
+    }
+    if fed.spec.entropy:
+        cols["bytes_entropy"] = int(sum(u.nbytes_entropy for u in uplinks))
+    return cols
+
+
+def _client_rows(fed: Federation, scheme: str, t: int, chosen: np.ndarray, p: np.ndarray, ranges: np.ndarray,
+                 levels: np.ndarray | None, uplinks: list[Uplink] | None) -> list[dict[str, Any]]:
+    """One row per participant: its weight and range, and what it sent (float32 for the reference)."""
+    block_sizes = fed.block_sizes
+    d = int(block_sizes.sum())
+    rows = []
+    for j, c in enumerate(chosen):
+        row: dict[str, Any] = {"scheme": scheme, "seed": fed.seed, "round": t, "client": int(c), "weight": float(p[j]),
+                               "range": float(range_rms(np.ones(1), ranges[j][None], block_sizes))}
+        if uplinks is None or levels is None:
+            row.update(levels=0, bits=FLOAT_BITS * d, bytes=4 * d, quant_error=0.0, quant_error_bound=0.0,
+                       hoeffding_scale=0.0)
+        else:
+            u = uplinks[j]
+            row.update(levels=_level_summary(levels[j], block_sizes), bits=u.bits, bytes=u.nbytes,
+                       quant_error=u.quant_error, quant_error_bound=u.quant_error_bound,
+                       hoeffding_scale=u.hoeffding_scale)
+        rows.append(row)
+    return rows
 
 
 def _level_summary(levels: np.ndarray, block_sizes: np.ndarray) -> float:

@@ -16,7 +16,8 @@ from hypothesis.extra import numpy as hnp
 
 from fedquant.theory import numeric
 from fedquant.validation.compression import bitpack, elias_codec, fixed_codec
-from fedquant.validation.compression.quantized_block import MAX_LEVELS, QuantizedBlock
+from fedquant.validation.compression.grid import MAX_LEVELS
+from fedquant.validation.compression.quantized_block import QuantizedBlock
 from fedquant.validation.compression.quantizers import QUANTIZERS, get_quantizer
 from fedquant.validation.rng import torch_generator
 

@@ -14,8 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 from fedquant.errors import InvalidArgument
 from fedquant.theory import numeric
-from fedquant.validation.compression import deterministic, qsgd, stochastic
-from fedquant.validation.compression import quantized_block as base
+from fedquant.validation.compression import deterministic, dither, grid, qsgd, stochastic
 from fedquant.validation.compression.quantized_block import MAX_LEVELS, QuantizedBlock
 from fedquant.validation.compression.quantizers import QUANTIZERS, get_quantizer, quantize_blocks
 from fedquant.validation.rng import torch_generator
@@ -196,7 +195,7 @@ def test_qsgd_exact_expectation_over_all_dithers(levels: int, rng: np.random.Gen
 @given(width=st.floats(width=32, min_value=2.0**-149, max_value=F32_MAX), levels=st.integers(1, MAX_LEVELS))
 def test_scale_maps_the_top_of_the_range_to_at_most_levels(width: float, levels: int) -> None:
     """v = fl(fl(W·2^shift)·scale) ≤ s at y = W (hence everywhere below): the scale is rounded down."""
-    sc = base.unit_scale(np.float32(width), levels)
+    sc = grid.unit_scale(np.float32(width), levels)
     top = np.ldexp(np.array([width], np.float32), sc.shift)
     assert float(top[0]) == math.ldexp(width, sc.shift)  # the power-of-two shift is exact
     v = top * sc.scale
@@ -228,24 +227,24 @@ def test_dither_uses_all_16_bits_uniformly() -> None:
     """Each of the 16 bits is set half the time (5 standard errors of a Bernoulli(½) mean over n draws):
     the top-bit-always-0 bug of int32.random_() (docs/design.md §7) would fail bit 15."""
     n = 1 << 20
-    d = base.draw_dither(base.dither_at(99, 0), n).view(np.uint16)
+    d = dither.draw_dither(dither.dither_at(99, 0), n).view(np.uint16)
     ones = np.array([((d >> k) & 1).mean() for k in range(16)])
     assert np.all(np.abs(ones - 0.5) <= 5 * 0.5 / math.sqrt(n)), ones
 
 
 def test_dither_stream_is_addressed_by_position() -> None:
     """dither_at(seed, start) continues the same stream: slices drawn by different threads agree."""
-    whole = base.draw_dither(base.dither_at(5, 0), 4000)
+    whole = dither.draw_dither(dither.dither_at(5, 0), 4000)
     for start in (0, 4, 1000, 2048):
-        assert np.array_equal(base.draw_dither(base.dither_at(5, start), 4000 - start), whole[start:])
+        assert np.array_equal(dither.draw_dither(dither.dither_at(5, start), 4000 - start), whole[start:])
 
 
 @pytest.mark.parametrize("name", ["stochastic", "qsgd", "deterministic"])
 def test_codes_do_not_depend_on_thread_count(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    x = torch.randn(3 * base.CHUNK + 1234, generator=torch.Generator().manual_seed(3))
+    x = torch.randn(3 * dither.CHUNK + 1234, generator=torch.Generator().manual_seed(3))
     q = get_quantizer(name)
     one = q(x, 15, torch_generator(4, 1, 1))
-    monkeypatch.setattr(base, "PARALLEL_MIN", base.CHUNK)
+    monkeypatch.setattr(dither, "PARALLEL_MIN", dither.CHUNK)
     threads = torch.get_num_threads()
     torch.set_num_threads(3)
     try:
@@ -319,7 +318,7 @@ def test_range_quantizers_properties(x: np.ndarray, levels: int, name: str) -> N
         return
     b = q(xt, levels, torch_generator(0, 0, 0))
     codes = b.codes.numpy().astype(np.int64)
-    assert b.codes.dtype == base.code_dtype(levels) and b.d == x.size
+    assert b.codes.dtype == grid.code_dtype(levels) and b.d == x.size
     assert codes.min() >= 0 and codes.max() <= levels
     assert (b.lower, b.upper) == (float(x.min()), float(x.max()))
     deq = b.dequantize().numpy().astype(np.float64)

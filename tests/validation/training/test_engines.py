@@ -24,6 +24,7 @@ at the unit roundoff u and is then carried by the trajectory, and there the cond
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -184,8 +185,7 @@ def test_unquantized_fedavg_trajectory_same_with_both_engines() -> None:
     for engine in ("loop", "vectorized"):
         s = set_up_seed(base.with_(engine=engine), 0)
         w0[engine], steps = s.w0, s.max_local_steps
-        outs[engine] = fedavg.run_fedavg(scheme="none", seed=0, spec=s.spec, engine=s.engine, objective=s.objective,
-                                  w0=s.w0, sizes=s.sizes, slices=s.slices, rule=None, context=None)
+        outs[engine] = fedavg.run_fedavg(replace(s.federation, seed=0), scheme="none", rule=None, context=None)
     assert torch.equal(w0["loop"], w0["vectorized"])
     tol = tolerance(5 * steps)
     a, b = outs["loop"], outs["vectorized"]

@@ -42,9 +42,8 @@ def pilot_of(setup: SeedSetup) -> fedavg.RunOutput:
 
 def run(setup: SeedSetup, rule, context, **kw) -> fedavg.RunOutput:
     spec = kw.pop("spec", setup.spec)
-    return fedavg.run_fedavg(scheme="x" if rule is None else rule.name, seed=setup.seed, spec=spec, engine=setup.engine,
-                      objective=setup.objective, w0=setup.w0, sizes=setup.sizes, slices=setup.slices, rule=rule,
-                      context=context, **kw)
+    fed = dataclasses.replace(setup.federation, spec=spec)
+    return fedavg.run_fedavg(fed, scheme="x" if rule is None else rule.name, rule=rule, context=context, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +125,7 @@ def test_none_sends_float32(setup: SeedSetup) -> None:
 
 
 def test_aggregate_is_w_plus_weighted_decoded_messages(setup: SeedSetup, fixed4: fedavg.RunOutput) -> None:
-    """Rebuild w_{t+1} = w_t + Σ p_i decode(encode(Q(Δ_i))) outside fedavg.run, from the keyed generators.
+    """Rebuild w_{t+1} = w_t + Σ p_i decode(encode(Q(Δ_i))) outside run_fedavg, from the keyed generators.
 
     The reconstruction sums in float64; the run sums m + 1 float32 terms, each rounding at most one ulp of
     the running value, so they agree to (m + 2)·eps·max|w|. A wrong weight, a missing client or a different
@@ -215,9 +214,8 @@ def test_same_seed_same_rows(setup: SeedSetup, plan, fixed4: fedavg.RunOutput) -
     assert again.client_rows == fixed4.client_rows
     assert torch.equal(again.final_w, fixed4.final_w)
     # and the dither is keyed: a different seed's generators give different quantization errors
-    other = fedavg.run_fedavg(scheme="x", seed=SEED + 7, spec=setup.spec, engine=setup.engine,
-                              objective=setup.objective, w0=setup.w0, sizes=setup.sizes, slices=setup.slices,
-                              rule=fixed_rule(4), context=plan.context)
+    other = fedavg.run_fedavg(dataclasses.replace(setup.federation, seed=SEED + 7), scheme="x", rule=fixed_rule(4),
+                              context=plan.context)
     assert [r["quant_error"] for r in other.client_rows] != [r["quant_error"] for r in fixed4.client_rows]
 
 

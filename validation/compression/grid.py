@@ -1,0 +1,150 @@
+"""The grid a block is quantized on: checks at the door (levels, block), the block's range in float32, the
+code width and dtype, and the float32 scale that maps a block onto [0, s] without clipping.
+
+A quantizer maps a 1-D float32 block x ∈ R^d and a number of intervals s (``levels``, 1 ≤ s ≤ 2^16 − 1) to
+integer codes in [0, s], b = ⌈log2(s+1)⌉ bits each.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fedquant.errors import InvalidArgument
+
+#: largest number of intervals: codes fit 16 bits (b = ⌈log2(s+1)⌉ ≤ 16)
+MAX_LEVELS = 2**16 - 1
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_levels(levels: object, name: str = "levels") -> int:
+    """The number of intervals s as a Python int, 1 ≤ s ≤ MAX_LEVELS (b = ⌈log2(s+1)⌉ ≤ 16 bits)."""
+    if isinstance(levels, bool) or not isinstance(levels, int | np.integer):
+        raise InvalidArgument(name, f"an integer number of intervals s, 1 ≤ s ≤ {MAX_LEVELS}", levels)
+    s = int(levels)
+    if not 1 <= s <= MAX_LEVELS:
+        raise InvalidArgument(name, f"an integer number of intervals s, 1 ≤ s ≤ {MAX_LEVELS}", s)
+    return s
+
+
+def check_block(x: object, name: str = "x") -> torch.Tensor:
+    """A 1-D float32 CPU tensor with at least one element (detached, contiguous)."""
+    if not isinstance(x, torch.Tensor):
+        raise InvalidArgument(name, "a 1-D float32 torch tensor", type(x).__name__)
+    if x.dim() != 1 or x.dtype != torch.float32 or x.device.type != "cpu" or x.numel() == 0:
+        got = f"shape {tuple(x.shape)}, dtype {x.dtype}, device {x.device}"
+        raise InvalidArgument(name, "a 1-D float32 CPU tensor with at least one element", got)
+    return x.detach().contiguous()
+
+
+def bits_per_code(levels: int) -> int:
+    """b = ⌈log2(s+1)⌉, the bits of one code in [0, s]; for integers s ≥ 1 this is s.bit_length().
+
+    The integer identity is what a packer needs; that it matches the theory's bit formula is tested
+    (``len(fixed.encode(q)) == ceil(q.bits_formula / 8) + HEADER_BYTES``).
+    """
+    return int(levels).bit_length()
+
+
+def code_dtype(levels: int) -> torch.dtype:
+    """The compact integer dtype that holds codes 0..s: uint8 (s ≤ 255), int16 (s ≤ 32767), else int32."""
+    if levels <= 255:
+        return torch.uint8
+    if levels <= 32767:
+        return torch.int16
+    return torch.int32
+
+
+def numpy_code_dtype(levels: int) -> np.dtype:
+    return np.dtype({torch.uint8: np.uint8, torch.int16: np.int16, torch.int32: np.int32}[code_dtype(levels)])
+
+
+def block_range(x: torch.Tensor, name: str = "x", finite_range: bool = True) -> tuple[float, float]:
+    """(m, M) = (min x, max x) as float32 values; fails at the door on NaN/inf (and, if ``finite_range``, on
+    a range M − m that overflows float32, which the range quantizers' side information cannot express).
+
+    One ``aminmax`` pass: a NaN or an infinity shows up in the min or the max, so finiteness costs nothing.
+    """
+    lo, hi = torch.aminmax(x)
+    m, M = float(lo), float(hi)
+    if not (math.isfinite(m) and math.isfinite(M)):
+        raise InvalidArgument(name, "finite values (no NaN, no ±inf)", f"min {m}, max {M}")
+    if finite_range and not np.isfinite(float32_width(m, M)):
+        raise InvalidArgument(name, f"a range max − min that is finite in float32 (≤ {_FLOAT32_MAX:.4g})",
+                              f"min {m}, max {M}")
+    return m, M
+
+
+def float32_width(lower: float, upper: float) -> np.float32:
+    """R = fl32(M − m), the width every range formula uses (inf when it overflows float32)."""
+    with np.errstate(over="ignore"):
+        return np.float32(upper) - np.float32(lower)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Map a non-negative float32 offset y ∈ [0, W] to v = fl(fl(y·2^shift)·scale) ∈ [0, s].
+
+    ``shift`` is 0 unless W < s·2^-126 (where s/W would not be a normal float32); then y·2^shift (``ldexp``,
+    exact) brings W into [1, 2). ``scale`` ≈ s/(W·2^shift) rounded *down* to float32, so that v ≤ s for every
+    y ≤ W (rounding is monotone and s is a float32): codes never need clipping before the dither is added.
+    """
+
+    shift: int
+    scale: np.float32
+
+    def apply(self, buf: np.ndarray) -> None:
+        if self.shift:
+            np.ldexp(buf, self.shift, out=buf)
+        np.multiply(buf, self.scale, out=buf)
+
+
+def unit_scale(width: np.float32, levels: int) -> Scale:
+    """The :class:`Scale` that maps [0, width] onto [0, levels] (width > 0, a float32)."""
+    w = float(width)
+    assert w > 0 and math.isfinite(w), w
+    shift = 0
+    if levels / w > 2.0**126:
+        shift = 1 - math.frexp(w)[1]  # w·2^shift ∈ [1, 2)
+    wp = math.ldexp(w, shift)  # exact: a power-of-two scaling of a float32
+    scale = np.float32(levels / wp)
+    # float(scale)·wp is exact in float64 (24 + 24 significant bits), so this check is exact
+    while float(scale) * wp > levels:
+        scale = np.nextafter(scale, np.float32(0))
+    return Scale(shift, scale)
+
+
+@dataclass(frozen=True)
+class RangeGrid:
+    """What both range quantizers set up: the checked block, its grid and the code buffer they fill.
+
+    ``codes`` is all zeros for a zero-range block (nothing to round: it dequantizes exactly); otherwise it is
+    uninitialised and every code is written by the quantizer (np.empty can reuse freed memory where np.zeros
+    maps fresh pages). ``scale`` maps x − m onto [0, s] (None for a zero range).
+    """
+
+    x: np.ndarray
+    levels: int
+    lower: float
+    upper: float
+    codes: np.ndarray
+    scale: Scale | None
+
+    @property
+    def n(self) -> int:
+        return self.codes.size
+
+
+def range_grid(x: object, levels: object) -> RangeGrid:
+    block = check_block(x)
+    s = check_levels(levels)
+    m, M = block_range(block)
+    n = block.numel()
+    if m < M:
+        return RangeGrid(block.numpy(), s, m, M, np.empty(n, numpy_code_dtype(s)),
+                         unit_scale(float32_width(m, M), s))
+    return RangeGrid(block.numpy(), s, m, M, np.zeros(n, numpy_code_dtype(s)), None)
