@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fedquant.cli._common import emit_json, finite_float, parse_bits, positive_int
 from fedquant.errors import InvalidArgument
@@ -13,54 +15,9 @@ from fedquant.theory import CRITERIA
 
 HELP = "run FedAvg on real data with each schedule at equal bits and check the theory against it"
 
-FLAGS = {"preset": "--preset", "schemes": "--schemes", "budget": "--budget", "seeds": "--seeds", "out": "--out",
-         "resume": "--resume",
-         "partition": "--partition", "alpha": "--partition", "classes_per_client": "--partition",
-         "client_ids": "--partition", "target_accuracy": "--target-accuracy", "local_epochs": "--local-epochs",
-         "local_steps": "--local-steps", "pilot_rounds": "--pilot-rounds", "downlink_bits": "--downlink-bits",
-         "batch_size": "--batch-size", "trace": "--trace", "trace_scheme": "--trace", "trace_seed": "--trace"}
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help=HELP, description=HELP + ". With no flags it runs the embedded demo "
-                       "(digits, MLP, 10 clients, Dirichlet 0.5, three seeds); --preset stress is a regime where "
-                       "quantization measurably hurts. Flags override the preset.")
-    p.add_argument("--preset", default="demo", help="demo (the default) | stress")
-    p.add_argument("--dataset", help="digits | mnist1d | synthetic (all generated offline)")
-    p.add_argument("--model", help="logreg | mlp | cnn")
-    p.add_argument("--clients", type=positive_int)
-    p.add_argument("--participation", type=finite_float, help="fraction of clients sampled per round, in (0, 1]")
-    p.add_argument("--partition", help="iid | dirichlet:A | shards:K | natural (synthetic)")
-    p.add_argument("--rounds", type=positive_int)
-    local = p.add_mutually_exclusive_group()
-    local.add_argument("--local-steps", type=positive_int, help="τ local SGD steps per round")
-    local.add_argument("--local-epochs", type=positive_int, help="local epochs per round (the demo: 1)")
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--lr", type=finite_float)
-    p.add_argument("--momentum", type=finite_float)
-    p.add_argument("--quantizer", help="stochastic | deterministic | qsgd")
-    p.add_argument("--blocks", help="model (one block) | tensor (one block per tensor)")
-    p.add_argument("--schemes", help="comma-separated: none, fixed:B, adaquantfl, dadaquant, feddq, feddq-loss, "
-                                     "optimal, optimal-online, ... (none is the unquantized reference)")
-    p.add_argument("--budget", help="auto (what fixed:4 spends), fixed:B (B bits per coordinate, e.g. fixed:1.5) "
-                                    "or bits: 4e7, 12Mb, 3MB")
-    p.add_argument("--criterion", choices=CRITERIA)
-    p.add_argument("--target-accuracy", type=finite_float, help="default: 95%% of the unquantized final accuracy")
-    p.add_argument("--seeds", help="comma-separated seeds (the demo: 0,1,2)")
-    p.add_argument("--engine", help="vectorized (default) | loop")
-    p.add_argument("--pilot-rounds", type=positive_int, help="unquantized rounds planned from (default T/5)")
-    p.add_argument("--calibration-runs", type=int, help="trial runs refining each baseline's knob to the budget on "
-                   "the real trajectory (default 5; 0 calibrates on the pilot's forecast only)")
-    p.add_argument("--trace", help="plan from this trace CSV instead of a pilot")
-    p.add_argument("--entropy", action="store_true", help="also measure Elias-coded bytes")
-    p.add_argument("--downlink-bits", type=positive_int, help="quantize the broadcast too (off by default)")
-    p.add_argument("--jobs", type=positive_int, help="seeds run in parallel processes, one torch thread each "
-                   "(default: min(cores, seeds)); results do not depend on it")
-    p.add_argument("--out", default="runs/validate", help="output folder (default runs/validate)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(run=run)
+#: error arguments whose flag is not "--" + the argument with dashes (partition options, trace selection)
+FLAGS = {"alpha": "--partition", "classes_per_client": "--partition", "client_ids": "--partition",
+         "trace_scheme": "--trace", "trace_seed": "--trace"}
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -77,23 +34,74 @@ def _budget(text: str) -> str:
     return repr(parse_bits(text, "budget"))
 
 
-def config_from(args: argparse.Namespace):
+def _schemes(text: str) -> tuple[str, ...]:
     from fedquant.optimizer.scheme_spec import split_specs
+
+    return tuple(split_specs(text))
+
+
+#: every flag that sets the ExperimentConfig field of its name (dashes for underscores): argparse's options,
+#: and the conversion applied after parsing (one that can refuse with the flag's name)
+CONFIG_FLAGS: tuple[tuple[str, dict[str, Any], Callable[[str], Any] | None], ...] = (
+    ("dataset", {"help": "digits | mnist1d | synthetic (all generated offline)"}, None),
+    ("model", {"help": "logreg | mlp | cnn"}, None),
+    ("clients", {"type": positive_int}, None),
+    ("participation", {"type": finite_float, "help": "fraction of clients sampled per round, in (0, 1]"}, None),
+    ("partition", {"help": "iid | dirichlet:A | shards:K | natural (synthetic)"}, None),
+    ("rounds", {"type": positive_int}, None),
+    ("batch_size", {"type": positive_int}, None),
+    ("lr", {"type": finite_float}, None),
+    ("momentum", {"type": finite_float}, None),
+    ("quantizer", {"help": "stochastic | deterministic | qsgd"}, None),
+    ("blocks", {"help": "model (one block) | tensor (one block per tensor)"}, None),
+    ("schemes", {"help": "comma-separated: none, fixed:B, adaquantfl, dadaquant, feddq, feddq-loss, optimal, "
+                         "optimal-online, ... (none is the unquantized reference)"}, _schemes),
+    ("budget", {"help": "auto (what fixed:4 spends), fixed:B (B bits per coordinate, e.g. fixed:1.5) or bits: 4e7, "
+                        "12Mb, 3MB"}, _budget),
+    ("criterion", {"choices": CRITERIA}, None),
+    ("target_accuracy", {"type": finite_float, "help": "default: 95%% of the unquantized final accuracy"}, None),
+    ("seeds", {"help": "comma-separated seeds (the demo: 0,1,2)"}, _seeds),
+    ("engine", {"help": "vectorized (default) | loop"}, None),
+    ("pilot_rounds", {"type": positive_int, "help": "unquantized rounds planned from (default T/5)"}, None),
+    ("calibration_runs", {"type": int, "help": "trial runs refining each baseline's knob to the budget on the real "
+                          "trajectory (default 5; 0 calibrates on the pilot's forecast only)"}, None),
+    ("trace", {"help": "plan from this trace CSV instead of a pilot"}, None),
+    ("downlink_bits", {"type": positive_int, "help": "quantize the broadcast too (off by default)"}, None),
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help=HELP, description=HELP + ". With no flags it runs the embedded demo "
+                       "(digits, MLP, 10 clients, Dirichlet 0.5, three seeds); --preset stress is a regime where "
+                       "quantization measurably hurts. Flags override the preset.")
+    p.add_argument("--preset", default="demo", help="demo (the default) | stress")
+    for name, options, _ in CONFIG_FLAGS:
+        if name == "downlink_bits":
+            p.add_argument("--entropy", action="store_true", help="also measure Elias-coded bytes")
+        p.add_argument("--" + name.replace("_", "-"), **options)
+        if name == "rounds":  # keep the help in the order a reader thinks of a run
+            local = p.add_mutually_exclusive_group()
+            local.add_argument("--local-steps", type=positive_int, help="τ local SGD steps per round")
+            local.add_argument("--local-epochs", type=positive_int, help="local epochs per round (the demo: 1)")
+    p.add_argument("--jobs", type=positive_int, help="seeds run in parallel processes, one torch thread each "
+                   "(default: min(cores, seeds)); results do not depend on it")
+    p.add_argument("--out", default="runs/validate", help="output folder (default runs/validate)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=run)
+
+
+def config_from(args: argparse.Namespace) -> Any:
+    """The preset, overridden by every flag given, checked (an ExperimentConfig)."""
     from fedquant.validation.experiment.config import ExperimentConfig
     from fedquant.validation.experiment.presets import preset
 
     values = preset(args.preset)
-    given = {
-        "dataset": args.dataset, "model": args.model, "clients": args.clients, "participation": args.participation,
-        "partition": args.partition, "rounds": args.rounds, "batch_size": args.batch_size, "lr": args.lr,
-        "momentum": args.momentum, "quantizer": args.quantizer, "blocks": args.blocks, "criterion": args.criterion,
-        "target_accuracy": args.target_accuracy, "engine": args.engine, "pilot_rounds": args.pilot_rounds,
-        "downlink_bits": args.downlink_bits, "trace": args.trace, "calibration_runs": args.calibration_runs,
-        "schemes": None if args.schemes is None else tuple(split_specs(args.schemes)),
-        "budget": None if args.budget is None else _budget(args.budget),
-        "seeds": None if args.seeds is None else _seeds(args.seeds),
-    }
-    values.update({k: v for k, v in given.items() if v is not None})
+    for name, _, convert in CONFIG_FLAGS:
+        given = getattr(args, name)
+        if given is not None:
+            values[name] = given if convert is None else convert(given)
     if args.local_steps is not None:
         values.update(local_steps=args.local_steps, local_epochs=None)
     elif args.local_epochs is not None:

@@ -27,6 +27,8 @@ from fedquant.theory import numeric
 from fedquant.theory.evaluate import step_size_conditions
 
 ALPHA = 1e-3
+#: how the report names each step-size condition it found broken
+CONDITION_TEXT = {"descent": "ηLτ ≤ 1/2", "drift": "η²L²(τ−1)(5τ−1) < 1"}
 
 
 def check_quant_error(client_rows: list[dict[str, Any]], deterministic: bool) -> dict[str, Any]:
@@ -84,8 +86,9 @@ def bound_for_run(run: dict[str, Any], constants: dict[str, float], lr: float, l
     L = constants["L"]
     descent = float(numeric.condition_descent(L, lr, local_steps))
     measured = float(np.mean([r["grad_norm2"] for r in rows]))
-    applies = all(step_size_conditions(L, lr, local_steps).values())
-    out: dict[str, Any] = {"measured": measured, "applies": applies, "eta_L_tau": descent,
+    conditions = step_size_conditions(L, lr, local_steps)
+    applies = all(conditions.values())
+    out: dict[str, Any] = {"measured": measured, "applies": applies, "eta_L_tau": descent, "conditions": conditions,
                            "step_size_limit": float(numeric.step_size_limit(L, local_steps))}
     if applies:
         args = (L, lr, local_steps, p2, constants["sigma2"], constants["zeta2"], constants["gap"], T)
@@ -103,10 +106,12 @@ def check_bound(per_run: list[dict[str, Any]]) -> dict[str, Any]:
     if not applied:
         worst = max(b["eta_L_tau"] for b in per_run)
         limit = min(b["step_size_limit"] for b in per_run)
+        broken = [CONDITION_TEXT[k] for k in CONDITION_TEXT if any(not b["conditions"][k] for b in per_run)]
         return {"predicted": None, "measured": float(np.mean([b["measured"] for b in per_run])), "tolerance": 0.0,
                 "holds": None, "applies": False,
-                "note": f"the estimated constants break the step-size conditions (ηLτ = {worst:.3g} > 1/2; "
-                        f"the bound needs lr ≤ {limit:.3g}): the bound does not apply to this configuration"}
+                "note": f"the estimated constants break the step-size conditions ({' and '.join(broken)}, with "
+                        f"ηLτ up to {worst:.3g}; the bound needs lr ≤ {limit:.3g}): the bound does not apply to this "
+                        "configuration"}
     return {"predicted": float(np.mean([b["predicted"] for b in applied])),
             "measured": float(np.mean([b["measured"] for b in applied])), "tolerance": 0.0,
             "holds": all(b["holds"] for b in applied), "applies": True,
