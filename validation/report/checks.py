@@ -109,9 +109,9 @@ def check_bound(per_run: list[dict[str, Any]]) -> dict[str, Any]:
         broken = [CONDITION_TEXT[k] for k in CONDITION_TEXT if any(not b["conditions"][k] for b in per_run)]
         return {"predicted": None, "measured": float(np.mean([b["measured"] for b in per_run])), "tolerance": 0.0,
                 "holds": None, "applies": False,
-                "note": f"the estimated constants break the step-size conditions ({' and '.join(broken)}, with "
-                        f"ηLτ up to {worst:.3g}; the bound needs lr ≤ {limit:.3g}): the bound does not apply to this "
-                        "configuration"}
+                "note": f"the estimated constants break the step-size condition{'s' if len(broken) > 1 else ''} "
+                        f"{' and '.join(broken)} (ηLτ up to {worst:.3g}; the bound needs lr ≤ {limit:.3g}): the bound "
+                        "does not apply to this configuration"}
     return {"predicted": float(np.mean([b["predicted"] for b in applied])),
             "measured": float(np.mean([b["measured"] for b in applied])), "tolerance": 0.0,
             "holds": all(b["holds"] for b in applied), "applies": True,

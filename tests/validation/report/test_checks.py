@@ -197,7 +197,7 @@ def test_bound_does_not_apply_when_lr_L_tau_exceeds_one_half() -> None:
     res = check_bound([per_run])
     assert res["applies"] is False and res["predicted"] is None and res["holds"] is None
     assert "does not apply" in res["note"] and "1/2" in res["note"]
-    assert "(ηLτ ≤ 1/2 and η²L²(τ−1)(5τ−1) < 1, with ηLτ up to 1;" in res["note"] and "lr ≤ 0.05" in res["note"]
+    assert "conditions ηLτ ≤ 1/2 and η²L²(τ−1)(5τ−1) < 1 (ηLτ up to 1;" in res["note"] and "lr ≤ 0.05" in res["note"]
     json_safe(res)
 
 
@@ -208,7 +208,7 @@ def test_bound_does_not_apply_when_only_the_drift_condition_fails() -> None:
     assert per_run["eta_L_tau"] == pytest.approx(0.48, rel=1e-12)
     assert per_run["step_size_limit"] == pytest.approx(1 / 42, rel=1e-12)  # 1/(2 · max(20, √(9·49) = 21))
     note = check_bound([per_run])["note"]  # names the condition that failed, not the one that held
-    assert "(η²L²(τ−1)(5τ−1) < 1, with ηLτ up to 0.48;" in note and "ηLτ ≤ 1/2" not in note
+    assert "condition η²L²(τ−1)(5τ−1) < 1 (ηLτ up to 0.48;" in note and "ηLτ ≤ 1/2" not in note
 
 
 # L = 2, η = 0.1, τ = 2 (ηLτ = 0.4 ≤ 1/2, drift η²L²(τ−1)(5τ−1) = 0.04 · 9 = 0.36 < 1), T = 4 rounds with
