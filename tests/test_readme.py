@@ -49,3 +49,17 @@ def test_segments_split_commands_and_skip_other_blocks(tour) -> None:
     assert [(s.command, s.shown, s.start, s.end) for s in segs] == [
         ("fedquant bound", ["out 1"], 4, 6), ("fedquant bench engine", ["out 2"], 6, 8)]
     assert [s.machine_dependent for s in segs] == [False, True]
+
+
+def test_python_block_runs_as_a_doctest(tour) -> None:
+    """The README's ``pycon`` block is executed: every output it shows is what the code prints."""
+    import doctest
+
+    text = tour.README.read_text()
+    start = text.index("```pycon\n") + len("```pycon\n")
+    block = text[start:text.index("```", start)]
+    test = doctest.DocTestParser().get_doctest(block, {}, "README.md", "README.md", 0)
+    assert len(test.examples) >= 8
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    result = runner.run(test, out=lambda s: print(s, end=""))
+    assert result.failed == 0 and result.attempted == len(test.examples)
