@@ -16,19 +16,11 @@ runs what is missing, then writes the report. Names load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fedquant.lazy import lazy_exports
 
 _EXPORTS = {"run_experiment": "validate", "ExperimentConfig": "experiment.config", "preset": "experiment.presets"}
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, lambda: globals())
