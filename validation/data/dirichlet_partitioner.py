@@ -29,6 +29,15 @@ def dirichlet(
     client has fewer than ``min_size`` samples is discarded and redrawn; unlike an early Flower version,
     whose resampling could loop forever, at most ``max_tries`` draws are made and then an InvalidArgument
     naming ``alpha`` (and the client count) is raised. Randomness: ``numpy_rng(seed, stream="partition")``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.repeat(np.arange(3), 4)
+    >>> dirichlet(labels, 2, 0.1, seed=0).label_counts(labels).tolist()  # small α: skewed
+    [[1, 0, 0], [3, 4, 4]]
+    >>> dirichlet(labels, 2, 1000.0, seed=0).label_counts(labels).tolist()  # large α: close to the global mix
+    [[2, 1, 2], [2, 3, 2]]
     """
     y, num_classes = check_labels(labels, num_classes)
     clients = check_clients(clients, y.size)

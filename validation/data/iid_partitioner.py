@@ -15,6 +15,13 @@ def iid(labels: np.ndarray, clients: int, *, seed: int, num_classes: int | None 
     label distribution is a uniform random sample of the whole set. The shuffle comes from
     ``numpy_rng(seed, stream="partition")``. ``num_classes`` defaults to ``max(labels) + 1``.
     Raises InvalidArgument if ``clients`` exceeds the number of samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.repeat(np.arange(3), 4)  # 12 samples, 3 classes
+    >>> iid(labels, 5, seed=0).sizes.tolist()
+    [3, 3, 2, 2, 2]
     """
     y, num_classes = check_labels(labels, num_classes)
     clients = check_clients(clients, y.size)

@@ -15,6 +15,12 @@ def natural(client_ids: np.ndarray | None, clients: int | None = None, *, num_cl
     split, which is refused). If ``clients`` is given it must equal the dataset's client count: the split is
     the dataset's own and cannot be re-cut. An id with no training sample is an empty client and is refused.
     The split is deterministic, so there is no seed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [ix.tolist() for ix in natural(np.array([0, 0, 1, 2, 2, 2]), num_classes=3).client_indices]
+    [[0, 1], [2], [3, 4, 5]]
     """
     if client_ids is None:
         raise InvalidArgument("partition", "natural only for a dataset with its own client split", "natural")

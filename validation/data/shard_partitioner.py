@@ -23,6 +23,13 @@ def shards(
 
     Raises InvalidArgument if K > C (``classes_per_client``), or if a held class has fewer samples than
     clients holding it, which would leave a client without that class (``clients``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.repeat(np.arange(3), 4)
+    >>> shards(labels, 3, 1, seed=0).label_counts(labels).tolist()  # one class per client
+    [[4, 0, 0], [0, 0, 4], [0, 4, 0]]
     """
     y, num_classes = check_labels(labels, num_classes)
     clients = check_clients(clients, y.size)
