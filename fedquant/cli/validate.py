@@ -112,7 +112,7 @@ def config_from(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fedquant.validation.report.summary import checks_table, summary_table
+    from fedquant.validation.report.summary import checks_table, summary_table, verdicts_table
     from fedquant.validation.validate import run_experiment
 
     out = Path(args.out)
@@ -141,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     print("checks (predicted vs measured):")
     print(checks_table(summary))
+    print()
+    print("verdicts (final training loss, each scheme against the best):")
+    print(verdicts_table(summary))
     print()
     print(f"wrote {out}/rounds.csv, clients.csv, summary.json, report.md and plots")
     return 0

@@ -24,6 +24,7 @@ from fedquant.validation.report.checks import (
     check_quant_error,
     check_ranking,
 )
+from fedquant.validation.report.verdicts import LEVEL, against_best, quantization_cost
 
 ROUND_COLUMNS = ["scheme", "seed", "round", "participants", "loss", "accuracy", "test_loss", "grad_norm2", "range",
                  "p2", "levels", "bit_width", "bits", "bytes", "bytes_entropy", "quant_error", "quant_error_bound",
@@ -120,10 +121,60 @@ def summarize(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tuple[
         "ranking": check_ranking({s: schemes[s]["predicted_objective"] for s in config.adaptive()},
                                  {s: schemes[s]["final_loss"] for s in config.adaptive()}),
     }
+    verdicts = paired_verdicts(config, runs)
+    checks["ranking"] = ranking_in_context(checks["ranking"], verdicts, config.adaptive())
     return {"config": config.to_json(), "targets": {str(s): t for s, t in targets.items()},
             "budget_bits": {str(s): plans[s]["budget_bits"] for s in config.seeds},
-            "schemes": schemes, "checks": checks, "runs": per_run,
+            "schemes": schemes, "checks": checks, "verdicts": verdicts, "runs": per_run,
             "constants": {str(s): plans[s]["constants"] for s in config.seeds}}
+
+
+def paired_verdicts(config: ExperimentConfig, runs: dict[tuple[str, int], Any]) -> dict[str, Any]:
+    """Every quantized scheme against the best, and against ``none`` when it ran (verdicts.py), on the final
+    training loss, paired by seed."""
+    quantized = [sch for sch in config.schemes if sch != "none"]
+    loss = {sch: np.array([runs[(sch, s)]["rows"][-1]["loss_after"] for s in config.seeds]) for sch in quantized}
+    out: dict[str, Any] = {"metric": "final training loss", "level": LEVEL, "seeds": len(config.seeds),
+                           "against_best": [v.to_json() for v in against_best(loss)] if loss else [],
+                           "quantization": None}
+    if "none" in config.schemes and loss:
+        ref = np.array([runs[("none", s)]["rows"][-1]["loss_after"] for s in config.seeds])
+        out["quantization"] = quantization_cost(loss, ref)
+    return out
+
+
+def ranking_in_context(ranking: dict[str, Any], verdicts: dict[str, Any], calibrated: list[str]) -> dict[str, Any]:
+    """The ranking check says n/a, with the reason, where the data cannot rank: quantization not limiting,
+    or every calibrated scheme tied with the best within the 95 % interval. Kendall τ stays as a statistic."""
+    if ranking.get("predicted") is None:
+        return ranking
+    quant = verdicts.get("quantization")
+    if quant is not None and not quant["limiting"]:
+        return {**ranking, "holds": None, "note": quant["line"]}
+    calibrated_verdicts = [v for v in verdicts["against_best"] if v["scheme"] in calibrated]
+    if calibrated_verdicts and all(v["verdict"] in ("tied", "best") for v in calibrated_verdicts):
+        best = calibrated_verdicts[0]["reference"]
+        return {**ranking, "holds": None,
+                "note": f"tied: every calibrated scheme is within the 95% interval of the best ({best}) over "
+                        f"{verdicts['seeds']} seeds"}
+    return ranking
+
+
+def verdicts_table(summary: dict[str, Any]) -> str:
+    """Each scheme against the best on the final training loss, paired by seed, and the quantization line."""
+    v = summary.get("verdicts")
+    if not v or not v["against_best"]:
+        return "no quantized scheme to compare"
+    rows = []
+    for c in v["against_best"]:
+        ci = "–" if c["ci_low"] is None else f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
+        rows.append([c["scheme"], f"{c['mean_difference']:+.4f}", ci, f"{c['wins']}/{c['seeds']}", c["verdict"]])
+    best = v["against_best"][0]["reference"]
+    lines = _aligned(["scheme", "Δ loss vs best", "95% interval", "wins", "verdict"], rows)
+    lines.append(f"best: {best} (lowest mean final training loss); paired by seed (same split, model and batches)")
+    if v["quantization"] is not None:
+        lines.append(v["quantization"]["line"])
+    return "\n".join(lines)
 
 
 def write_outputs(config: ExperimentConfig, out: Path) -> dict[str, Any]:
@@ -224,6 +275,8 @@ def checks_table(summary: dict[str, Any]) -> str:
         elif name == "ranking" and pred is not None:
             desc = f"Kendall τ = {c['kendall_tau']:+.3f} (p = {c['p_value']:.3g}); predicted best {pred[0]}, " \
                    f"measured best {meas[0]}"
+            if c.get("holds") is None and c.get("note"):
+                desc = f"{c['note']} (Kendall τ = {c['kendall_tau']:+.3f}, not a verdict)"
         else:
             desc = c.get("note", "")
         rows.append([name, holds, desc])
@@ -247,6 +300,7 @@ def report_markdown(config: ExperimentConfig, plans: dict[int, Any], summary: di
         f"float32), extrapolated by {', '.join(f'{k}: {v}' for k, v in p0['forecasts'].items())}.", "",
         "## Results (mean over seeds)", "", "```", summary_table(summary), "```", "",
         "## Checks: predicted vs measured", "", "```", checks_table(summary), "```", "",
+        "## Verdicts: each scheme against the best, paired by seed", "", "```", verdicts_table(summary), "```", "",
         "## What quantization cost against `none`, per run", "",
         "| scheme | seed | final loss | Δ loss vs none | final accuracy | Δ accuracy vs none | bits (M) |",
         "|---|---|---|---|---|---|---|",
