@@ -135,7 +135,9 @@ def paired_verdicts(config: ExperimentConfig, runs: dict[tuple[str, int], Any]) 
     quantized = [sch for sch in config.schemes if sch != "none"]
     loss = {sch: np.array([runs[(sch, s)]["rows"][-1]["loss_after"] for s in config.seeds]) for sch in quantized}
     out: dict[str, Any] = {"metric": "final training loss", "level": LEVEL, "seeds": len(config.seeds),
-                           "against_best": [v.to_json() for v in against_best(loss)] if loss else [],
+                           "best_among": "calibrated" if config.adaptive() else "all",
+                           "against_best": [{**v.to_json(), "equal_bits": v.scheme in config.adaptive()}
+                                            for v in against_best(loss, config.adaptive())] if loss else [],
                            "quantization": None}
     if "none" in config.schemes and loss:
         ref = np.array([runs[("none", s)]["rows"][-1]["loss_after"] for s in config.seeds])
@@ -168,10 +170,14 @@ def verdicts_table(summary: dict[str, Any]) -> str:
     rows = []
     for c in v["against_best"]:
         ci = "–" if c["ci_low"] is None else f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
-        rows.append([c["scheme"], f"{c['mean_difference']:+.4f}", ci, f"{c['wins']}/{c['seeds']}", c["verdict"]])
+        budget = "this budget" if c.get("equal_bits") else "as given"
+        rows.append([c["scheme"], f"{c['mean_difference']:+.4f}", ci, f"{c['wins']}/{c['seeds']}", c["verdict"],
+                     budget])
     best = v["against_best"][0]["reference"]
-    lines = _aligned(["scheme", "Δ loss vs best", "95% interval", "wins", "verdict"], rows)
-    lines.append(f"best: {best} (lowest mean final training loss); paired by seed (same split, model and batches)")
+    lines = _aligned(["scheme", "Δ loss vs best", "95% interval", "wins", "verdict", "bits"], rows)
+    among = "among the schemes calibrated to the budget" if v.get("best_among") == "calibrated" else "of all"
+    lines.append(f"best: {best}, the lowest mean final training loss {among}; paired by seed (same split, model "
+                 "and batches); schemes 'as given' spend their own bits")
     if v["quantization"] is not None:
         lines.append(v["quantization"]["line"])
     return "\n".join(lines)

@@ -58,9 +58,11 @@ def paired(scheme: str, reference: str, values: np.ndarray, reference_values: np
     return Paired(scheme, reference, mean, low, high, wins, n, verdict)
 
 
-def against_best(final_loss: dict[str, np.ndarray]) -> list[Paired]:
-    """Every scheme against the one with the lowest mean final loss (which is tied with itself)."""
-    best = min(final_loss, key=lambda s: float(np.mean(final_loss[s])))
+def against_best(final_loss: dict[str, np.ndarray], among: list[str] | None = None) -> list[Paired]:
+    """Every scheme against the one with the lowest mean final loss among ``among`` (default: all), marked
+    ``best``. Pass the schemes calibrated to one budget as ``among``, so the best is chosen at equal bits."""
+    pool = [s for s in (among or list(final_loss)) if s in final_loss] or list(final_loss)
+    best = min(pool, key=lambda s: float(np.mean(final_loss[s])))
     out = []
     for s in final_loss:
         v = paired(s, best, final_loss[s], final_loss[best])

@@ -43,6 +43,10 @@ def test_against_best_marks_the_best_and_pairs_the_others() -> None:
     assert verdicts["x"].verdict == "best" and verdicts["x"].reference == "x"
     assert verdicts["y"].verdict == "worse"  # d = 0.5 at every seed: no spread, a sure difference
     assert verdicts["z"].verdict == "tied" and verdicts["z"].mean_difference == pytest.approx(0.1 / 3, rel=1e-12)
+    # the best is chosen among the schemes at one budget: x spent other bits, so z is the reference
+    at_budget = {v.scheme: v for v in against_best(loss, among=["y", "z"])}
+    assert at_budget["z"].verdict == "best" and at_budget["x"].reference == "z"
+    assert at_budget["x"].mean_difference == pytest.approx(-0.1 / 3, rel=1e-12)
 
 
 def test_quantization_cost_lines() -> None:
