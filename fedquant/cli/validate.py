@@ -55,7 +55,8 @@ CONFIG_FLAGS: tuple[tuple[str, dict[str, Any], Callable[[str], Any] | None], ...
     ("quantizer", {"help": "stochastic | deterministic | qsgd"}, None),
     ("blocks", {"help": "model (one block) | tensor (one block per tensor)"}, None),
     ("schemes", {"help": "comma-separated: none, fixed:B, adaquantfl, dadaquant, feddq, feddq-loss, optimal, "
-                         "optimal-online, ... (none is the unquantized reference)"}, _schemes),
+                         "optimal-online, ... (none, the unquantized reference, is added when the default target "
+                         "needs it)"}, _schemes),
     ("budget", {"help": "auto (what fixed:4 spends), fixed:B (B bits per coordinate, e.g. fixed:1.5) or bits: 4e7, "
                         "12Mb, 3MB"}, _budget),
     ("criterion", {"choices": CRITERIA}, None),

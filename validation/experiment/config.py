@@ -49,6 +49,13 @@ class ExperimentConfig:
     trace: str | None = None
     dataset_options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # the default target (95 % of the unquantized final accuracy) needs the reference run: add it rather
+        # than refuse, so `--schemes feddq,optimal` just works (with --target-accuracy it is not needed)
+        if (self.target_accuracy is None and isinstance(self.schemes, tuple | list)
+                and "none" not in self.schemes):
+            object.__setattr__(self, "schemes", ("none", *self.schemes))
+
     def checked(self) -> ExperimentConfig:
         from fedquant.optimizer.scheme_spec import parse_scheme
         from fedquant.validation.compression.quantizers import QUANTIZERS
@@ -108,9 +115,6 @@ class ExperimentConfig:
         _int("calibration_runs", self.calibration_runs, 0, 50)
         if self.downlink_bits is not None:
             _int("downlink_bits", self.downlink_bits, 1, 16)
-        if "none" not in self.schemes and self.target_accuracy is None:
-            raise InvalidArgument("target_accuracy", "needed when 'none' (the reference run) is not among the schemes",
-                                  None)
         return self
 
     @property

@@ -41,3 +41,11 @@ def test_presets_are_valid_configs_and_flags_override(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and "--preset" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_the_reference_run_is_added_when_the_default_target_needs_it() -> None:
+    cfg = ExperimentConfig(schemes=("feddq", "optimal")).checked()
+    assert cfg.schemes == ("none", "feddq", "optimal")  # the default target is 95 % of none's final accuracy
+    assert ExperimentConfig.from_json(cfg.to_json()) == cfg  # a resumed run sees the same configuration
+    given = ExperimentConfig(schemes=("feddq",), target_accuracy=0.8).checked()
+    assert given.schemes == ("feddq",)  # with a target of its own, no reference run is needed
