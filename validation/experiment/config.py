@@ -53,7 +53,7 @@ class ExperimentConfig:
         # the default target (95 % of the unquantized final accuracy) needs the reference run: add it rather
         # than refuse, so `--schemes feddq,optimal` just works (with --target-accuracy it is not needed)
         if (self.target_accuracy is None and isinstance(self.schemes, tuple | list)
-                and "none" not in self.schemes):
+                and self.schemes and "none" not in self.schemes):
             object.__setattr__(self, "schemes", ("none", *self.schemes))
 
     def checked(self) -> ExperimentConfig:
