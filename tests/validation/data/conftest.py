@@ -13,5 +13,10 @@ def digits() -> Dataset:
 
 
 @pytest.fixture(scope="session")
+def mnist1d() -> Dataset:
+    return load_dataset("mnist1d")
+
+
+@pytest.fixture(scope="session")
 def synthetic() -> Dataset:
     return load_dataset("synthetic")

@@ -14,20 +14,7 @@ from fedquant.errors import InvalidArgument
 from fedquant.validation.data import datasets
 from fedquant.validation.data.datasets import DATASETS, Dataset, load_dataset
 
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
-def mnist1d() -> Dataset:
-    return load_dataset("mnist1d")
-
-
-@pytest.fixture(scope="module")
-def synthetic() -> Dataset:
-    return load_dataset("synthetic")
+# the datasets digits, mnist1d and synthetic are conftest.py's session fixtures
 
 
 def _mean_pairwise_tv(data: Dataset) -> float:
