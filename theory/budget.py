@@ -25,6 +25,11 @@ _ratio_alpha = S.label("alpha_ratio", "αₜ₊₁/αₜ", r"\alpha_{t+1}/\alpha
 _s_next_over_s = S.label("level_ratio", "sₜ₊₁/sₜ", r"s_{t+1}/s_t")
 _rho_loss = S.label("rho_loss", "ρ_F", r"\rho_F")
 _mean_half_log = S.label("mean_half_log2", "m", "m")  # (1/T) Σ_j ½ log2(α_j A_j)
+_update2 = S.label("update2", "E‖Δₜ,ᵢ‖²", r"\mathbb{E}\|\Delta_{t,i}\|^{2}")
+_cbv = S.label("cbv", "(cₜ, bₜ, vₜ)", "(c_t, b_t, v_t)")
+_level_map = S.label("level_map", "S(κ)", r"S(\kappa)")
+_s_ti = S.label("s_ti", "sₜ,ᵢ", "s_{t,i}")
+_a_ti = S.label("A_ti", "Aₜ,ᵢ", "A_{t,i}")
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,51 @@ def direction() -> dict[str, sympy.Basic]:
     return out
 
 
+@cache
+def range_coupling() -> dict[str, sympy.Expr]:
+    """The closed form of the quantization variance through the update norm (equal weights p_i = 1/N).
+
+    Per client V_i ≤ d R_i²/(4s²) ≤ d‖Δ_i‖²/s², ‖Δ_i‖ ≤ (G + ζ_i)φ_τ + σψ_τ (drift lemma at k = τ), so with Minkowski
+    over equally weighted clients V_t ≤ (d‖p‖²/s²)(φ_τ G + β_Δ)², β_Δ = φ_τζ + σψ_τ. In the one-round inequality
+    (L/2)V_t then moves (L/2)q‖p‖²φ_τ² out of c, L q‖p‖²φ_τβ_Δ into b and (L/2)q‖p‖²β_Δ² into v, q = d/s².
+    """
+    from fedquant.theory.drift import drift
+    from fedquant.theory.fedavg import one_round
+
+    dr = drift()
+    phi_tau, psi_tau = dr.phi_k.subs(S.k, S.local_steps), dr.psi_k.subs(S.k, S.local_steps)
+    G = S.grad_rms
+    beta = phi_tau * sympy.sqrt(S.zeta2) + sympy.sqrt(S.sigma2) * psi_tau
+    q = S.d / S.levels**2
+    qvar = q * S.p2 * (phi_tau * G + beta) ** 2
+    r = one_round()
+    rhs = -S.label("c", "c", "c") * G**2 + S.coupling * G + S.noise_const + S.L / 2 * qvar
+    poly = sympy.Poly(sympy.expand(rhs), G)
+    cbv = sympy.Matrix([-poly.coeff_monomial(G**2), poly.coeff_monomial(G), poly.coeff_monomial(1)])
+    s_min2 = sympy.solve(sympy.Eq(S.label("c", "c", "c") - S.L / 2 * S.d * S.p2 * phi_tau**2 / S.levels**2, 0),
+                         S.levels**2)
+    grad_loss = sympy.sqrt(2 * S.L * (S.loss - S.f_star))
+    range_loss = 2 * (phi_tau * grad_loss + beta)
+    del r
+    return {"update": (G + S.zeta_i) * phi_tau + sympy.sqrt(S.sigma2) * psi_tau, "qvar": qvar, "cbv": cbv.T,
+            "s_min2": s_min2[0] if s_min2 else S.L * S.d * S.p2 * phi_tau**2 / (2 * S.label("c", "c", "c")),
+            "range_loss": range_loss, "level_loss": phi_tau * grad_loss + beta,
+            "grad_loss": sympy.Le(S.grad_rms**2, grad_loss**2), "floor": range_loss.subs(S.loss, S.f_star),
+            "beta": beta, "phi_tau": phi_tau}
+
+
+def exact_ratio_example(kappa: float = 1, shrink: float = 0.9) -> sympy.Float:
+    """The exact s_{t+1}/s_t for κ_t = ``kappa`` and κ_{t+1} = κ_t r² (α constant): roots of s³ = κ(s + 1)."""
+    def level(k: sympy.Expr) -> sympy.Float:
+        return sympy.nsolve(S.levels**3 - k * (S.levels + 1), S.levels, 2)
+
+    k0 = sympy.nsimplify(kappa)
+    r = sympy.nsimplify(shrink)
+    return sympy.Float(level(k0 * r**2) / level(k0), 6)
+
+
 def steps() -> list[Step]:
+    rc = range_coupling()
     k = kkt()
     way = direction()
     s, a, A, c, T = S.levels, S.alpha, S.weight_sum, S.cost, S.rounds
@@ -153,30 +202,75 @@ def steps() -> list[Step]:
             "docs/design.md §3, §4)",
         ),
         Step(
-            key="budget.loss_based",
+            key="budget.range_coupling",
+            kind="lemma",
+            title="The range is bounded by the update, and the update by the loss: the bound closes",
+            statement={
+                "range of a block": sympy.Le(S.range_**2, 4 * _update2),
+                "update (drift lemma at k = τ)": sympy.Le(sympy.sqrt(_update2), rc["update"]),
+                "quantization variance, multiplicative form": sympy.Le(S.qvar, rc["qvar"]),
+                "one round with it: c, b, v become": sympy.Eq(_cbv, rc["cbv"]),
+                "levels needed for a positive descent coefficient": sympy.Gt(S.levels**2, rc["s_min2"]),
+                "range versus loss (with its floor)": sympy.Le(S.range_, rc["range_loss"]),
+                "loss-based optimal level (large s)": sympy.Eq(S.levels, sympy.Symbol("const") * sympy.sqrt(a)
+                                                                * rc["level_loss"]),
+            },
+            derivation=(
+                ("‖∇f(w)‖² ≤ 2L(f(w) − f*) (smoothness and the lower bound)", rc["grad_loss"]),
+                ("floor of the range at the optimum (G = 0)", rc["floor"]),
+            ),
+            conditions={"equal weights": sympy.Eq(S.p2, 1 / S.clients)},
+            uses=("fedavg.drift", "fedavg.one_round", "quantizer.block", "budget.closed_form",
+                  "assume.lower_bound"),
+            source="R = max − min ≤ 2‖x‖_∞ ≤ 2‖x‖₂ per block; the multiplicative form q‖x‖² of FedPAQ "
+            "(Reisizadeh et al., AISTATS 2020) and Haddadpour et al. (AISTATS 2021) with q = d/s². FedDQ's "
+            "(Qu, Song, Tsui, arXiv 2110.02291) and AdaQuantFL's √F factor is the σ² = ζ² = 0 case; with noise "
+            "or heterogeneity the range keeps the floor 2(φ_τζ + σψ_τ) at w* and the optimal level flattens",
+        ),
+        Step(
+            key="budget.per_client",
             kind="solution",
-            title="Loss-based form through Rₜ ≤ c·sqrt(Fₜ − f*)",
-            statement={"loss-based level": sympy.Eq(
-                s, sympy.Symbol("const") * sympy.sqrt(a) * S.c_range * sympy.sqrt(S.loss - S.f_star))},
-            uses=("budget.closed_form",),
+            title="Per-client levels: one level per (round, client), each client's bits counted",
+            statement={
+                "minimise": sympy.Sum(a * _a_ti / _s_ti**2, (S.t, 0, T - 1),
+                                      (S.label("i_idx", "i", "i"), 1, S.clients)),
+                "subject to": sympy.Le(sympy.Sum(S.d * log2(_s_ti + 1), (S.t, 0, T - 1),
+                                                 (S.label("i_idx", "i", "i"), 1, S.clients)), S.budget_bits),
+                "stationarity": sympy.Eq(_s_ti**3 / (_s_ti + 1), k.kappa.subs({A: _a_ti, c: S.d})),
+                "large-s level": sympy.Eq(_s_ti, sympy.Symbol("const") * sympy.sqrt(a) * S.label("p_i", "pᵢ", "p_i")
+                                          * S.label("R_ti", "Rₜ,ᵢ", "R_{t,i}")),
+            },
+            derivation=(("the per-item problem is the round problem's KKT with A → Aₜ,ᵢ = Q pᵢ² d Rₜ,ᵢ²/4, c → d",
+                         k.kappa.subs({A: _a_ti, c: S.d})),),
+            uses=("budget.kkt",),
+            source="the optimizer's granularity=client solves exactly this problem (optimizer/decision_items.py: "
+            "one item per (round, client, block), weight αₜQpᵢ²dRₜ,ᵢ²/4 and cost d; tests/optimizer check the "
+            "stationarity)",
         ),
         Step(
             key="budget.direction",
             kind="solution",
             title="When the optimal levels descend",
             statement={
-                "level ratio": sympy.Eq(_s_next_over_s, sympy.sqrt(_ratio_alpha) * r),
+                "level ratio (exact)": sympy.Eq(_s_next_over_s, S.label(
+                    "exact_ratio", "S(κₜ·(αₜ₊₁/αₜ)·r²)/S(κₜ), S the positive root of s³ = κ(s + 1)",
+                    r"S(\kappa_t\,\alpha_{t+1}r^{2}/\alpha_t)/S(\kappa_t)")),
+                "level ratio (large s)": sympy.Eq(_s_next_over_s, sympy.sqrt(_ratio_alpha) * r),
                 "nonconvex (αₜ = 1): descends iff": way["nonconvex"],
                 "pl (αₜ = ρ^{T−1−t}): descends iff": way["pl"],
                 "pl, loss-based (R ∝ sqrt(F − f*), F − f* shrinking by ρ_F): descends iff": way["pl_loss"],
             },
             derivation=(
-                ("ds/dκ > 0, so sₜ moves with κₜ ∝ αₜRₜ² exactly (not only for large s)", k.level_slope),
+                ("ds/dκ > 0, so the direction of sₜ follows κₜ ∝ αₜRₜ² exactly (its ratio only for large s)",
+                 k.level_slope),
+                ("exact ratio at κ = 1, r = 0.9 (large-s value 0.9)", exact_ratio_example()),
                 ("αₜ₊₁/αₜ, nonconvex", way["nonconvex_alpha_ratio"]),
                 ("αₜ₊₁/αₜ, pl", way["pl_alpha_ratio"]),
             ),
             uses=("budget.kkt", "bound.pl"),
-            source="r = Rₜ₊₁/Rₜ; under PL with R ∝ sqrt(F − f*) and F − f* ∝ ρᵗ the optimum is flat",
+            source="r = Rₜ₊₁/Rₜ; under PL with R ∝ sqrt(F − f*) and F − f* ∝ ρᵗ the optimum is flat. This assumes a "
+            "constant cost cₜ per round and no box: the optimizer's levels are clip(S(κₜ), s_min, s_max) at integer "
+            "code widths, so 'descends' reads 'is non-increasing, with plateaus'",
         ),
     ]
 
@@ -191,4 +285,8 @@ def exports() -> dict[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]]:
         "level_closed_form": (
             (S.alpha, S.weight_sum, _mean_half_log, S.budget_bits, S.cost, S.rounds), k.closed_form),
         "direction_ratio": ((_ratio_alpha, S.shrink), sympy.sqrt(_ratio_alpha) * S.shrink),
+        # the range's bound through the loss, R ≤ 2(φ_τ sqrt(2L(F − f*)) + φ_τζ + σψ_τ), and its floor at F = f*
+        "range_loss_bound": ((S.L, S.lr, S.local_steps, S.sigma2, S.zeta2, S.loss, S.f_star),
+                             range_coupling()["range_loss"]),
+        "range_floor": ((S.L, S.lr, S.local_steps, S.sigma2, S.zeta2), range_coupling()["floor"]),
     }

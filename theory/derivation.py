@@ -6,10 +6,10 @@ from functools import cache
 
 import sympy
 
-from fedquant.theory import assumptions, bound, budget, fedavg, quantizer
+from fedquant.theory import assumptions, bound, budget, drift, fedavg, quantizer, rounding_bias
 from fedquant.theory.step import Derivation
 
-MODULES = (assumptions, quantizer, fedavg, bound, budget)
+MODULES = (assumptions, quantizer, drift, fedavg, rounding_bias, bound, budget)
 
 
 @cache
@@ -24,7 +24,7 @@ def derive() -> Derivation:
 def exports() -> dict[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]]:
     """Every numeric function the derivation defines: name -> (arguments, expression)."""
     out: dict[str, tuple[tuple[sympy.Symbol, ...], sympy.Expr]] = {}
-    for module in (quantizer, fedavg, bound, budget):
+    for module in (quantizer, drift, fedavg, rounding_bias, bound, budget):
         for name, value in module.exports().items():
             if name in out:
                 raise RuntimeError(f"numeric function {name} defined twice")

@@ -3,8 +3,12 @@
 This is what ``fedquant bound`` and the notebooks call. Only the numeric functions of ``numeric`` are used,
 so evaluating needs no sympy once the derivation cache exists. The quantization term assumes every client's
 update has range R in every round and every round uses s levels (the CLI's constant case), so
-V_t = ‖p‖²·d R²/(4s²) with ‖p‖² = 1/N for equal weights; array-valued ranges and levels go through
-``optimizer`` instead.
+V_t = Σ_{i∈S} p_i²·d R²/(4s²) = d R²/(4n s²) for n equal-weight clients per round; array-valued ranges and levels
+go through ``optimizer`` instead. With ``participation`` F < 1, n = max(1, round(F·N)) of the N clients are
+sampled per round and the sampling factor ω = (N − n)/(n(N − 1)) enters the one-round inequality.
+
+The PL bound holds for every Young split ε ∈ (0, 1) of the coupling term; the value reported is the smallest over
+ε (bounded Brent search on log ε, scipy), and ε → 0 exactly when the coupling b is 0.
 """
 
 from __future__ import annotations
@@ -30,16 +34,38 @@ class BoundValue:
     conditions: dict[str, bool]
     step_size_limit: float
     inputs: dict[str, Any] = field(default_factory=dict)
+    coefficients: dict[str, float] = field(default_factory=dict)  # c, b, v, ω (and ε for pl)
 
     def dominant(self) -> str:
         return max(self.terms, key=lambda k: self.terms[k])
 
 
 def step_size_conditions(L: float, lr: float, local_steps: float) -> dict[str, bool]:
-    """The one-round inequality's conditions (theory/fedavg.py): descent ηLτ ≤ 1/2 and drift
-    η²L²(τ−1)(5τ−1) < 1, each True where it holds; the bound applies when both do."""
-    return {"descent": bool(numeric.descent_condition_holds(L, lr, local_steps)),
-            "drift": bool(numeric.drift_condition_holds(L, lr, local_steps))}
+    """The one-round inequality's condition (theory/fedavg.py): ηLτ ≤ 1, True where it holds."""
+    return {"step size": bool(numeric.step_size_condition_holds(L, lr, local_steps))}
+
+
+def sampling_factor(clients: int, sampled: int) -> float:
+    """ω = (N − n)/(n(N − 1)) for n of N clients drawn without replacement; 0 under full participation."""
+    if sampled >= clients:
+        return 0.0
+    return float(numeric.sampling_factor(clients, sampled))
+
+
+def sampled_clients(clients: int, participation: float) -> int:
+    """n = max(1, round(F·N)): how many clients a round samples (as validation's RoundSpec.per_round)."""
+    return max(1, round(participation * clients))
+
+
+def best_split(objective: Any, coupling: float) -> float:
+    """The Young split ε ∈ (0, 1) minimising ``objective(ε)``; ε → 0 (1e-300) when the coupling b is 0."""
+    if coupling == 0.0:
+        return 1e-300
+    from scipy.optimize import minimize_scalar
+
+    found = minimize_scalar(lambda x: objective(math.exp(x)), bounds=(math.log(1e-15), math.log(1 - 1e-9)),
+                            method="bounded", options={"xatol": 1e-10})
+    return float(math.exp(found.x))
 
 
 def _check_number(name: str, value: Any, *, integer: bool = False, minimum: float | None = None,
@@ -81,6 +107,7 @@ def validate_constants(criterion: str, values: dict[str, Any]) -> dict[str, floa
         "range_": {"minimum": 0},
         "levels": {"minimum": 1},
         "bits": {"integer": True, "minimum": 1, "maximum": 32},
+        "participation": {"minimum": 0, "strict": True, "maximum": 1},
     }
     out: dict[str, float] = {}
     for name, value in values.items():
@@ -94,14 +121,9 @@ def validate_constants(criterion: str, values: dict[str, Any]) -> dict[str, floa
     if {"L", "lr", "local_steps"} <= out.keys():
         limit = float(numeric.step_size_limit(out["L"], out["local_steps"]))
         if not all(step_size_conditions(out["L"], out["lr"], out["local_steps"]).values()):
-            tau = out["local_steps"]
-            strict = (tau - 1) * (5 * tau - 1) > (2 * tau) ** 2  # the drift condition (strict) binds
             raise InvalidArgument(
-                "lr",
-                f"{'below' if strict else 'at most'} the step-size limit {limit:.6g} for L = {out['L']:g} and "
-                f"τ = {tau:g} (conditions ηLτ ≤ 1/2 and η²L²(τ−1)(5τ−1) < 1)",
-                out["lr"],
-            )
+                "lr", f"at most the step-size limit {limit:.6g} for L = {out['L']:g} and τ = {out['local_steps']:g} "
+                "(condition ηLτ ≤ 1)", out["lr"])
     return out
 
 
@@ -116,9 +138,9 @@ def missing_constants(criterion: str, values: dict[str, Any], quantized: bool) -
 def evaluate_bound(criterion: str = "nonconvex", *, quantized: bool = True, **values: Any) -> BoundValue:
     """The bound's value and terms for constant range and levels.
 
-    Keywords: L, lr, local_steps, clients, sigma2, zeta2, gap, rounds, mu (pl), and for the quantization
-    term d, range_ and levels (or bits, s = 2^b − 1). Raises InvalidArgument for values outside the bound's
-    conditions and for missing constants.
+    Keywords: L, lr, local_steps, clients, sigma2, zeta2, gap, rounds, mu (pl), participation (default 1), and
+    for the quantization term d, range_ and levels (or bits, s = 2^b − 1). Raises InvalidArgument for values
+    outside the bound's conditions and for missing constants.
     """
     if "levels" in values and "bits" in values and values["levels"] is not None and values["bits"] is not None:
         raise InvalidArgument("levels", "either levels or bits, not both", values["levels"])
@@ -128,24 +150,38 @@ def evaluate_bound(criterion: str = "nonconvex", *, quantized: bool = True, **va
         raise InvalidArgument(missing[0], "required to evaluate the bound", None)
     if "bits" in c:
         c["levels"] = levels_for_width(c["bits"])
-    p2 = 1.0 / c["clients"]
-    args = [c["L"], c["lr"], c["local_steps"], p2, c["sigma2"], c["zeta2"], c["gap"], c["rounds"]]
-    if criterion == "pl":
-        args.append(c["mu"])
-        rho = float(numeric.contraction(c["L"], c["lr"], c["local_steps"], c["mu"]))
-        total_weight = float(numeric.weight_total_pl(rho, c["rounds"]))
-    else:
-        total_weight = float(numeric.weight_total_nonconvex(c["rounds"]))
-    if quantized:
-        per_round = p2 * float(numeric.quantization_error_bound(c["d"], c["range_"], c["levels"]))
-        quant_sum = per_round * total_weight
-    else:
-        quant_sum = 0.0
-    args.append(quant_sum)
+    N = int(c["clients"])
+    n = sampled_clients(N, c.get("participation", 1.0))
+    omega = sampling_factor(N, n)
+    p2 = 1.0 / N  # the SGD noise of the full-participation average
+    L, lr, tau = c["L"], c["lr"], c["local_steps"]
+    base = [L, lr, tau, p2, c["sigma2"], c["zeta2"], c["gap"], c["rounds"], omega]
+    noisy = (L, lr, tau, c["sigma2"], c["zeta2"], p2, omega)
+    coefficients = {"c": float(numeric.descent_coefficient(L, lr, tau, omega)),
+                    "b": float(numeric.coupling_coefficient(*noisy)), "v": float(numeric.noise_per_round(*noisy)),
+                    "omega": omega, "sampled": n}
+    per_round = float(numeric.quantization_error_bound(c["d"], c["range_"], c["levels"])) / n if quantized else 0.0
     fns = numeric.functions()
+
+    def quant_sum(weight_total: float) -> float:
+        return per_round * weight_total
+
+    if criterion == "pl":
+        mu = c["mu"]
+
+        def args_at(eps: float) -> list[float]:
+            rho = float(numeric.contraction_split(L, lr, tau, mu, eps, omega))
+            return [*base, mu, eps, quant_sum(float(numeric.weight_total_pl(rho, c["rounds"])))]
+
+        eps = best_split(lambda e: float(fns["bound_pl"](*args_at(e))), coefficients["b"])
+        args = args_at(eps)
+        coefficients["split"] = eps
+        coefficients["rho"] = float(numeric.contraction_split(L, lr, tau, mu, eps, omega))
+    else:
+        args = [*base, quant_sum(float(numeric.weight_total_nonconvex(c["rounds"])))]
     terms = {name: float(fns[f"bound_{criterion}_{name}"](*args)) for name in TERMS}
     value = float(fns[f"bound_{criterion}"](*args))
-    conditions = step_size_conditions(c["L"], c["lr"], c["local_steps"])
+    conditions = step_size_conditions(L, lr, tau)
     if criterion == "pl":
         conditions["pl"] = c["mu"] <= c["L"]
     return BoundValue(
@@ -153,6 +189,7 @@ def evaluate_bound(criterion: str = "nonconvex", *, quantized: bool = True, **va
         value=value,
         terms=terms,
         conditions=conditions,
-        step_size_limit=float(numeric.step_size_limit(c["L"], c["local_steps"])),
+        step_size_limit=float(numeric.step_size_limit(L, tau)),
         inputs=dict(c, quantized=quantized),
+        coefficients=coefficients,
     )

@@ -70,7 +70,6 @@ j = _sym("j", "j", "j", integer=True, nonnegative=True)
 k = _sym("k", "k", "k", integer=True, nonnegative=True)
 theta = _sym("theta", "θ", r"\theta", nonnegative=True)
 shrink = _sym("shrink", "r", "r", positive=True)  # per-round range factor R_{t+1}/R_t
-c_range = _sym("c_range", "c", "c", positive=True)  # R_t ≤ c·sqrt(F_t − f*)
 
 # --- one coordinate of the stochastic uniform quantizer -------------------------------------------------
 x = _sym("x", "x", "x", real=True)
@@ -95,3 +94,19 @@ avg_grad2 = _sym(
 )
 final_gap = _sym("final_gap", "E f(w_T) − f*", r"\mathbb{E} f(w_T)-f^{*}")
 quant_sum = _sym("quant_sum", "Σₜ αₜ Vₜ", r"\sum_{t=0}^{T-1}\alpha_t V_t", nonnegative=True)
+
+# --- root-mean-square quantities of the one-round inequality (theory/drift.py, theory/fedavg.py) --------------
+grad_rms = _sym("grad_rms", "Gₜ", "G_t", nonnegative=True)  # sqrt(E‖∇f(w_t)‖²)
+zeta_i = _sym("zeta_i", "ζᵢ", r"\zeta_i", nonnegative=True)  # sqrt(E‖∇f_i(w_t) − ∇f(w_t)‖²)
+phi_norm2 = _sym("phi_norm2", "‖φ‖²", r"\|\varphi\|^{2}", nonnegative=True)
+psi_norm2 = _sym("psi_norm2", "‖ψ‖²", r"\|\psi\|^{2}", nonnegative=True)
+delta_g = _sym("delta_g", "δ_G", r"\delta_G", nonnegative=True)
+delta_x = _sym("delta_x", "δ_X", r"\delta_X", nonnegative=True)
+noise_rms = _sym("noise_rms", "s_ξ", r"s_{\xi}", nonnegative=True)  # sqrt(E‖ξ_t‖²) ≤ σ sqrt(‖p‖²/τ)
+coupling = _sym("coupling", "bₜ", "b_t", nonnegative=True)  # the coefficient of G_t in the one-round inequality
+noise_const = _sym("noise_const", "vₜ", "v_t", nonnegative=True)  # its constant part
+split = _sym("split", "ε", r"\varepsilon", positive=True)  # Young's split of b·G (PL criterion)
+sampled = _sym("sampled", "n", "n", positive=True, integer=True)  # clients per round (n of N)
+sampling = _sym("sampling", "ω", r"\omega", nonnegative=True)  # (N − n)/(n(N − 1))
+agg_err = _sym("agg_err_rms", "Eₜ", "E_t", nonnegative=True)  # sqrt(E‖Σ_i p_i (Q(x_i) − x_i)‖²)
+last_k = _sym("last_k", "K", "K", positive=True, integer=True)  # the last K iterates averaged
