@@ -80,6 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         if name == "downlink_bits":
             p.add_argument("--entropy", action="store_true", help="also measure Elias-coded bytes")
         p.add_argument("--" + name.replace("_", "-"), **options)
+        if name == "quantizer":
+            p.add_argument("--error-feedback", action="store_true", help="clients add their last rounding "
+                           "residual to the next update (error feedback, EF-SGD)")
         if name == "rounds":  # keep the help in the order a reader thinks of a run
             local = p.add_mutually_exclusive_group()
             local.add_argument("--local-steps", type=positive_int, help="τ local SGD steps per round")
@@ -109,6 +112,8 @@ def config_from(args: argparse.Namespace) -> Any:
         values.update(local_epochs=args.local_epochs, local_steps=None)
     if args.entropy:
         values["entropy"] = True
+    if args.error_feedback:
+        values["error_feedback"] = True
     return ExperimentConfig(**values).checked()
 
 

@@ -131,6 +131,27 @@ def test_resume_of_a_finished_run_changes_nothing(capsys: pytest.CaptureFixture,
         assert (work / name).read_bytes() == (finished / name).read_bytes()
 
 
+def test_error_feedback_flag_is_saved_and_its_rows_appear(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                          finished: Path) -> None:
+    out = tmp_path / "ef"
+    code, _, err = validate(capsys, *TINY, "--quantizer", "deterministic", "--error-feedback", "--out", str(out))
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["config"]["error_feedback"] is True
+    assert json.loads((out / "summary.json").read_text())["config"]["error_feedback"] is True
+    ef_keys = {"residual_norm2", "residual_max_norm2", "agg_error_norm2"}
+    for scheme in ("fixed_4", "feddq"):
+        rows = json.loads((out / "runs" / "seed0" / f"{scheme}.json").read_text())["rows"]
+        assert all(ef_keys <= set(r) for r in rows)
+        assert rows[0]["residual_norm2"] == 0.0 and rows[-1]["residual_max_norm2"] > 0
+    reference = json.loads((out / "runs" / "seed0" / "none.json").read_text())["rows"]
+    assert not ef_keys & {k for r in reference for k in r}  # the unquantized reference has no residual
+    # off is not saved, and a folder written without the flag does not resume with it
+    assert "error_feedback" not in json.loads((finished / "config.json").read_text())["config"]
+    code, stdout, err = validate(capsys, *TINY, "--error-feedback", "--resume", "--out", str(finished))
+    assert code == 2 and stdout == ""
+    assert len(err.splitlines()) == 1 and "--resume" in err and "error_feedback" in err
+
+
 def test_installed_console_script_runs_a_tiny_experiment(tmp_path: Path, console_script: Path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = tmp_path / "tmp"

@@ -35,6 +35,7 @@ class ExperimentConfig:
     lr: float = 0.05
     momentum: float = 0.0
     quantizer: str = "stochastic"
+    error_feedback: bool = False  # clients add their last rounding residual to the next update (EF-SGD)
     blocks: str = "model"
     schemes: tuple[str, ...] = DEFAULT_SCHEMES
     budget: str = "auto"  # "auto" (what fixed:4 spends), "fixed:B" (what B bits per coordinate spend), or bits
@@ -88,6 +89,8 @@ class ExperimentConfig:
             raise InvalidArgument("momentum", "0 ≤ momentum < 1", self.momentum)
         if self.quantizer not in QUANTIZERS:
             raise InvalidArgument("quantizer", f"one of {', '.join(QUANTIZERS)}", self.quantizer)
+        if not isinstance(self.error_feedback, bool):
+            raise InvalidArgument("error_feedback", "true or false", self.error_feedback)
         if self.blocks not in BLOCKS:
             raise InvalidArgument("blocks", f"one of {', '.join(BLOCKS)}", self.blocks)
         if not self.schemes:
@@ -128,9 +131,13 @@ class ExperimentConfig:
         return [s for s in self.schemes if s != "none" and not pinned(s)]
 
     def to_json(self) -> dict[str, Any]:
+        """The fields as JSON; ``error_feedback`` only when on, so a configuration without it (and every
+        folder written before the option existed) has the same bytes as before and still resumes."""
         out = asdict(self)
         out["schemes"] = list(self.schemes)
         out["seeds"] = list(self.seeds)
+        if not self.error_feedback:
+            del out["error_feedback"]
         return out
 
     @staticmethod

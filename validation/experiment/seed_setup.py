@@ -71,7 +71,8 @@ def set_up_seed(config: ExperimentConfig, seed: int) -> SeedSetup:
     sizes = [p.numel() for p in model.parameters()]
     slices = block_slices(sizes, config.blocks)
     spec = RoundSpec(rounds=config.rounds, clients=config.clients, participation=config.participation,
-                     quantizer=config.quantizer, entropy=config.entropy, downlink_bits=config.downlink_bits)
+                     quantizer=config.quantizer, entropy=config.entropy, downlink_bits=config.downlink_bits,
+                     error_feedback=config.error_feedback)
     return SeedSetup(config=config, seed=seed, dataset=dataset, partition=partition, model=model, w0=w0,
                      engine=engine, objective=objective, sizes=partition.sizes.astype(np.float64), slices=slices,
                      block_sizes=np.array([s.stop - s.start for s in slices], dtype=np.int64), local=local,

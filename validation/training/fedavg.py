@@ -8,6 +8,17 @@ fixed-length codec, and the server decodes the bytes and sets w_{t+1} = w_t + Σ
 p_i = n_i/Σ_{j∈S_t} n_j. Beside it the unquantized aggregate w̄_{t+1} = w_t + Σ_i p_i Δ_{t,i} is evaluated,
 for the one-step check of the quantization lemma.
 
+With ``error_feedback`` (EF-SGD: Karimireddy et al. 2019; Stich & Karimireddy 2019) every client i keeps a
+residual e_{t,i} (float32, zero at the start, one row per client of the federation). A participant quantizes
+x_{t,i} = Δ_{t,i} + e_{t,i} instead of Δ_{t,i}, sends Q(x_{t,i}) and keeps e_{t+1,i} = x_{t,i} − Q(x_{t,i});
+a client that is not sampled keeps its residual. Everything measured of the quantization is then of x: the
+ranges the level rule sees (and the rows' ``range``), ``quant_error`` ‖Q(x) − x‖² and its bound, the Hoeffding
+scale. ``excess_loss`` keeps its definition, f(w_{t+1}) − f(w̄_{t+1}) with w̄ the aggregate of the Δ's. Such
+rows carry ``residual_norm2`` ‖Σ_{i∈S_t} p_i e_{t,i}‖² (the residual this round's participants bring in),
+``residual_max_norm2`` max_i ‖e_{t,i}‖² over all clients, and ``agg_error_norm2`` ‖Σ_i p_i (Q(x_i) − x_i)‖², the
+aggregate rounding error (also written for the biased ``deterministic`` quantizer without EF). Without EF and
+with another quantizer the rows have none of these keys. The unquantized reference ignores the flag.
+
 Bits per block are the theory's formula (``QuantizedBlock.bits_formula``: bits_fixed or bits_qsgd) and bytes
 are the encoded message lengths; a block of zero range (a constant) sends its side information only, at the
 planner's cost for levels 0 (64 bits for the range quantizers).
@@ -48,6 +59,7 @@ class RoundSpec:
     quantizer: str = "stochastic"
     entropy: bool = False  # also measure the Elias-coded size
     downlink_bits: int | None = None
+    error_feedback: bool = False  # clients add their last rounding residual to the next update (EF-SGD)
 
     @property
     def per_round(self) -> int:
@@ -62,6 +74,7 @@ class RunOutput:
     iterates: dict[int, torch.Tensor] = field(default_factory=dict)
     final_w: torch.Tensor | None = None
     guard_clipped: int = 0
+    residual: torch.Tensor | None = None  # error feedback: every client's residual e_{T,i} after the last round
 
 
 def participants(seed: int, round_: int, clients: int, m: int) -> np.ndarray:
@@ -104,6 +117,10 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
     block_sizes = fed.block_sizes
     state = None if rule is None else rule.init(context)
     w = fed.w0.clone()
+    # error feedback: e_{t,i} of every client (not only this round's), float32, zero before the first round
+    residual = (torch.zeros(spec.clients, int(block_sizes.sum()), dtype=torch.float32)
+                if spec.error_feedback and rule is not None else None)
+    agg_error = rule is not None and (spec.error_feedback or spec.quantizer == "deterministic")
     out = RunOutput(rows=[], client_rows=[])
     loss_now, grad = objective.loss_and_grad(w)
     acc, test_loss = objective.test(w)  # of w_t; each round's end evaluates the next w once
@@ -116,7 +133,17 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
         if not (np.isfinite(loss_now) and bool(torch.isfinite(updates).all())):
             raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed "
                                   f"{seed} diverged by round {t}: non-finite loss or client updates)")
-        ranges = np.array([[float(u[s].max() - u[s].min()) for s in fed.slices] for u in updates])
+        # what the clients quantize: Δ, or x = Δ + e with error feedback (then the ranges are of x too)
+        ef_cols: dict[str, float] = {}
+        if residual is None:
+            sent = updates
+        else:
+            carried = residual[torch.from_numpy(chosen)]  # e_{t,i}, carried into this round
+            brought = (torch.from_numpy(p)[:, None] * carried.double()).sum(dim=0)
+            ef_cols["residual_norm2"] = float(torch.dot(brought, brought))
+            ef_cols["residual_max_norm2"] = float(residual.double().square().sum(dim=1).max())
+            sent = updates + carried
+        ranges = np.array([[float(u[s].max() - u[s].min()) for s in fed.slices] for u in sent])
         out.block_ranges.append(block_range_rms(p, ranges))
         row: dict[str, Any] = {
             "scheme": scheme, "seed": seed, "round": t, "loss": loss_now, "accuracy": acc, "test_loss": test_loss,
@@ -132,9 +159,16 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
         else:
             levels, state = rule.update(Observation(t, loss_now, ranges, p), state)
             levels = np.broadcast_to(np.asarray(levels, dtype=np.float64), ranges.shape)
-            uplinks = _send_all(fed, t, chosen, updates, ranges, levels)
-            w_next = w + (p_t[:, None] * torch.stack([u.received for u in uplinks])).sum(dim=0)
+            uplinks = _send_all(fed, t, chosen, sent, ranges, levels)
+            received = torch.stack([u.received for u in uplinks])
+            w_next = w + (p_t[:, None] * received).sum(dim=0)
             row.update(_quantized_round(fed, p, levels, uplinks))
+            row.update(ef_cols)
+            if agg_error:  # ‖Σ_i p_i (Q(x_i) − x_i)‖², in float64
+                err = (torch.from_numpy(p)[:, None] * (received.double() - sent.double())).sum(dim=0)
+                row["agg_error_norm2"] = float(torch.dot(err, err))
+            if residual is not None:  # e_{t+1,i} = x_{t,i} − Q(x_{t,i}); the others keep theirs
+                residual[torch.from_numpy(chosen)] = sent - received
         out.client_rows.extend(_client_rows(fed, scheme, t, chosen, p, ranges, None if rule is None else levels,
                                             uplinks))
         if spec.downlink_bits is not None:
@@ -157,6 +191,7 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
         raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed {seed} "
                               f"diverged in its last round: non-finite loss)")
     out.final_w = w
+    out.residual = residual
     if rule is not None and isinstance(state, dict):
         out.guard_clipped = int(state.get("clipped", 0))
     return out
@@ -164,7 +199,8 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
 
 def _send_all(fed: Federation, t: int, chosen: np.ndarray, updates: torch.Tensor, ranges: np.ndarray,
               levels: np.ndarray) -> list[Uplink]:
-    """Every participant's uplink, each with the dither generator of (seed, round, client)."""
+    """Every participant's uplink of ``updates`` (Δ, or Δ + e with error feedback), each with the dither
+    generator of (seed, round, client)."""
     quantizer = get_quantizer(fed.spec.quantizer)
     bits_of = bits_function(cost_model(fed.spec.quantizer))
 
@@ -188,7 +224,8 @@ def _unquantized_round(fed: Federation, participants_: int) -> dict[str, Any]:
 
 
 def _quantized_round(fed: Federation, p: np.ndarray, levels: np.ndarray, uplinks: list[Uplink]) -> dict[str, Any]:
-    """The round's totals: bits and bytes, the code width, and V_t = Σ_i p_i² ‖Q(Δ_i) − Δ_i‖² with its bound."""
+    """The round's totals: bits and bytes, the code width, and V_t = Σ_i p_i² ‖Q(x_i) − x_i‖² with its bound
+    (x_i = Δ_i, or Δ_i + e_i with error feedback)."""
     block_sizes = fed.block_sizes
     d = int(block_sizes.sum())
     v_meas = v_bound = 0.0

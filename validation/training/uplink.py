@@ -1,5 +1,8 @@
 """One client's uplink: quantize each block of its update, encode it, decode what the server receives, count.
 
+The vector sent is the client's update Δ, or x = Δ + e under error feedback (fedavg.py); below, Δ stands for
+whichever it is: the error and its bound are always those of the vector quantized.
+
 For every block k of the update Δ_i with range R_k > 0 the client quantizes with its level s_k (generator
 keyed by round and client, so the dither does not depend on the engine or the order of clients), encodes the
 block with the fixed-length codec and the server decodes the bytes. What is counted:

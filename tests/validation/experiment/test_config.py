@@ -49,3 +49,22 @@ def test_the_reference_run_is_added_when_the_default_target_needs_it() -> None:
     assert ExperimentConfig.from_json(cfg.to_json()) == cfg  # a resumed run sees the same configuration
     given = ExperimentConfig(schemes=("feddq",), target_accuracy=0.8).checked()
     assert given.schemes == ("feddq",)  # with a target of its own, no reference run is needed
+
+
+def test_error_feedback_is_saved_only_when_on_and_reaches_the_rounds() -> None:
+    """Off, the saved configuration has no error_feedback key (its bytes, and the resume of a folder written
+    before the option existed, are unchanged); on, it is saved, read back, and carried to the RoundSpec."""
+    off = ExperimentConfig(model="logreg", clients=4, rounds=3, seeds=(0,), schemes=("none", "fixed:4")).checked()
+    assert "error_feedback" not in off.to_json()
+    assert ExperimentConfig.from_json(off.to_json()) == off
+    on = off.with_(error_feedback=True).checked()
+    saved = on.to_json()
+    assert saved["error_feedback"] is True
+    assert [k for k in saved if k != "error_feedback"] == list(off.to_json())  # nothing else moves
+    assert ExperimentConfig.from_json(saved) == on
+    assert set_up_seed(on, 0).spec.error_feedback is True
+    assert set_up_seed(off, 0).spec.error_feedback is False
+    for quantizer in ("stochastic", "deterministic", "qsgd"):
+        on.with_(quantizer=quantizer).checked()
+    with pytest.raises(InvalidArgument, match="error_feedback"):
+        off.with_(error_feedback="yes").checked()
