@@ -140,8 +140,10 @@ def bench_theory(n: int = 10**6, repeats: int = 3, seed: int = 0) -> dict[str, A
     # evaluation rate of the generated bound
     c = _random_constants(int(n), seed)
     common = [c[k] for k in ("L", "lr", "local_steps", "p2", "sigma2", "zeta2", "gap", "rounds")]
-    nonconvex_args = [*common, c["quant_sum"]]
-    pl_args = [*common, c["mu"], c["quant_sum"]]
+    sampling = numpy.zeros(int(n))  # full participation (ω = 0)
+    split = numpy.full(int(n), 0.5)  # the PL bound's Young split ε ∈ (0, 1)
+    nonconvex_args = [*common, sampling, c["quant_sum"]]
+    pl_args = [*common, sampling, c["mu"], split, c["quant_sum"]]
     result["eval_rate_nonconvex_per_s"] = _rate(numeric.bound_nonconvex, nonconvex_args, n, repeats)
     result["eval_rate_pl_per_s"] = _rate(numeric.bound_pl, pl_args, n, repeats)
     return result

@@ -36,11 +36,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--bits", type=finite_float, help="bits b per coordinate (s = 2^b − 1)")
     q.add_argument("--no-quantization", action="store_true", help="drop the quantization term")
     p.add_argument("--range", dest="range_", type=finite_float, help="range R ≥ 0 of every client update")
+    p.add_argument("--participation", type=finite_float,
+                   help="fraction F of the clients sampled per round, 0 < F ≤ 1 (n = round(F·N) drawn uniformly "
+                   "without replacement; default 1)")
     p.set_defaults(run=run)
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
-    names = (*CONSTANTS, "mu", "d", "range_", "levels", "bits")
+    names = (*CONSTANTS, "mu", "d", "range_", "levels", "bits", "participation")
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
@@ -65,12 +68,17 @@ def _text_symbolic(criterion: str, given: dict[str, Any], quantized: bool) -> st
         out.append(f"  {name}:")
         out.append(_indent(parts[name], "    "))
     out.append("  where")
-    for name in ("descent coefficient", "SGD noise", "drift"):
+    for name in ("K", "B"):
+        if name in parts:
+            out.append(_indent(parts[name], "    "))
+    for name in ("descent coefficient", "coupling", "noise", "SGD noise"):
         out.append(_indent(defs[name], "    "))
     out.append("    Vₜ = Σᵢ pᵢ² E‖Q(Δₜ,ᵢ) − Δₜ,ᵢ‖² ≤ Σᵢ pᵢ² d Rₜ,ᵢ²/(4 sₜ²),   round weight αₜ = "
                + parts["round weight αₜ"].replace("\n", " ").strip())
+    out.append("    δ_G, δ_X: the drift lemma (fedquant derive, step fedavg.drift); ω = (N − n)/(n(N − 1)) for n of N "
+               "clients sampled per round (0 under full participation)")
     if criterion == "pl":
-        out.append("    ρ = 1 − 2μc")
+        out.append("    ρ = 1 − 2μ(1 − ε)c, for any split ε ∈ (0, 1) (the evaluated bound uses the best)")
     out.append("  conditions:")
     for name, cond in conditions.items():
         if "\n" not in cond:
@@ -92,8 +100,13 @@ def _text_partial(criterion: str, given: dict[str, Any], quantized: bool) -> str
     from fedquant.theory.step import pretty
 
     values = dict(given)
+    participation = values.pop("participation", 1.0)
     if "clients" in values:
-        values["p2"] = 1.0 / values.pop("clients")
+        N = int(values.pop("clients"))
+        values["p2"] = 1.0 / N
+        from fedquant.theory.evaluate import sampled_clients, sampling_factor
+
+        values["sampling"] = sampling_factor(N, sampled_clients(N, participation))
     terms = bound(criterion).substituted()
     subs = {getattr(S, name): sympy.nsimplify(v) if float(v).is_integer() else v for name, v in values.items()
             if hasattr(S, name) and name not in ("levels", "bits", "d", "range_")}
@@ -115,7 +128,7 @@ def _latex(criterion: str) -> str:
     bound = numeric.rendered(f"bound.{criterion}")
     one_round = numeric.rendered("fedavg.one_round")
     rows = [bound["latex_math"]["bound"]]
-    rows += [one_round["latex_math"][k] for k in ("descent coefficient", "SGD noise", "drift")]
+    rows += [one_round["latex_math"][k] for k in ("one round", "descent coefficient", "coupling", "noise")]
     return "\\begin{aligned}\n" + " \\\\\n".join("& " + r for r in rows) + "\n\\end{aligned}"
 
 
@@ -130,6 +143,13 @@ def _text_value(result: Any) -> str:
         out.append(f"  {name:<14}{v:>14.6g}{share}")
     out.append("")
     out.append(f"  dominant term: {result.dominant()}")
+    co = result.coefficients
+    line = f"  one round: c = {co['c']:.6g}, b = {co['b']:.6g}, v = {co['v']:.6g}"
+    if co["omega"] > 0:
+        line += f"; {co['sampled']} of {result.inputs['clients']:g} clients per round, ω = {co['omega']:.6g}"
+    if "split" in co:
+        line += f"; ρ = {co['rho']:.6g} at split ε = {co['split']:.3g}"
+    out.append(line)
     conds = ", ".join(f"{k} {'holds' if ok else 'FAILS'}" for k, ok in result.conditions.items())
     out.append(f"  conditions: {conds}; step-size limit η ≤ {result.step_size_limit:.6g}")
     return "\n".join(out)
@@ -156,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         }
         if result:
             payload["step_size_limit"] = result.step_size_limit
+            payload["coefficients"] = result.coefficients
         else:
             payload["missing"] = [flag(m) for m in missing_constants(criterion, given, quantized)]
         emit_json(payload)

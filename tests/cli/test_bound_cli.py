@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import subprocess
@@ -41,8 +42,17 @@ def test_symbolic_bound_names_every_term(capsys, criterion):
     assert code == 0 and err == ""
     for name in TERMS:
         assert f"  {name}:" in out
-    assert "conditions:" in out and "descent" in out
     assert f"criterion: {criterion}" in out
+    # the one condition of the one-round inequality, ηLτ ≤ 1, under its name
+    conditions = out.split("  conditions:\n", 1)[1]
+    assert re.search(r"^    step size: L⋅τ⋅η ≤ 1$", conditions, re.M), conditions
+    assert "descent" not in conditions and "drift" not in conditions  # the two old conditions are gone
+    # the one-round coefficients c, b, v are defined under "where"
+    where = out.split("  where\n", 1)[1].split("  conditions:\n", 1)[0]
+    for symbol in ("c = ", "bₜ = ", "vₜ = ", "s_ξ = "):
+        assert symbol in where, symbol
+    if criterion == "pl":
+        assert "ρ = 1 − 2μ(1 − ε)c" in where
 
 
 @pytest.mark.parametrize("criterion", CRITERIA)
@@ -51,7 +61,7 @@ def test_json_with_all_constants(capsys, criterion):
     code, out, err = run(capsys, *FULL, *extra_argv, "--format", "json")
     assert code == 0 and err == ""
     payload = json.loads(out)
-    assert set(payload) == {"criterion", "value", "terms", "conditions", "latex", "step_size_limit"}
+    assert set(payload) == {"criterion", "value", "terms", "conditions", "latex", "step_size_limit", "coefficients"}
     expected = evaluate_bound(criterion, **FULL_KW, **extra_kw)
     assert payload["criterion"] == criterion
     assert payload["value"] == expected.value
@@ -59,8 +69,21 @@ def test_json_with_all_constants(capsys, criterion):
     assert list(payload["terms"]) == list(TERMS)
     assert sum(payload["terms"].values()) == pytest.approx(payload["value"], rel=1e-12)
     assert payload["conditions"] == expected.conditions
-    assert all(payload["conditions"].values())
-    assert payload["step_size_limit"] == pytest.approx(0.1, rel=1e-15)  # 1/(2Lτ) with L = 1, τ = 5
+    # ηLτ = 0.05 · 1 · 5 = 0.25 ≤ 1 (and μ = 0.1 ≤ L for pl)
+    assert payload["conditions"] == ({"step size": True, "pl": True} if criterion == "pl" else {"step size": True})
+    assert payload["step_size_limit"] == pytest.approx(0.2, rel=1e-15)  # 1/(Lτ) with L = 1, τ = 5
+    assert payload["coefficients"] == expected.coefficients
+    co = payload["coefficients"]
+    assert co["omega"] == 0 and co["sampled"] == 10  # full participation
+    assert co["c"] > 0 and co["b"] > 0 and co["v"] > 0
+    if criterion == "nonconvex":
+        # (√B + √(B + K))²/c, B = b²/(4c), K = Δ₀/T + v + (L/2)·d R²/(4 N s²) with s = 2⁴ − 1 = 15
+        K = 2 / 100 + co["v"] + 0.5 * 1000 * 0.1**2 / (4 * 10 * 15**2)
+        B = co["b"] ** 2 / (4 * co["c"])
+        assert payload["value"] == pytest.approx((math.sqrt(B) + math.sqrt(B + K)) ** 2 / co["c"], rel=1e-12)
+        assert payload["terms"]["initial_gap"] == pytest.approx(2 / 100 / co["c"], rel=1e-12)
+    else:
+        assert 0 < co["split"] < 1 and 0 <= co["rho"] < 1
 
 
 def test_json_with_missing_constants_lists_them(capsys):
@@ -111,7 +134,9 @@ def test_latex_rows_render_in_mathtext(capsys, criterion):
     code, out, err = run(capsys, "--criterion", criterion, "--format", "latex")
     assert code == 0 and err == ""
     rows = latex_rows(out)
-    assert len(rows) == 4  # the bound, then c, V_sgd and V_drift
+    assert len(rows) == 5  # the bound, the one-round inequality, then c, b and v
+    assert r"\leq" in rows[0] and r"\leq" in rows[1]
+    assert rows[2].startswith("c = ") and rows[3].startswith("b_t = ") and rows[4].startswith("v_t = ")
     for row in rows:
         mathtext.math_to_image(f"${row}$", io.BytesIO(), format="png")
     # the JSON carries the same LaTeX
@@ -121,7 +146,7 @@ def test_latex_rows_render_in_mathtext(capsys, criterion):
 
 
 BAD_INPUT = [
-    (["--L", "1", "--local-steps", "5", "--lr", "0.2"], "--lr"),
+    (["--L", "1", "--local-steps", "5", "--lr", "0.25"], "--lr"),  # ηLτ = 1.25 > 1
     (["--clients", "0"], "--clients"),
     (["--sigma2", "-1"], "--sigma2"),
     (["--levels", "0.5"], "--levels"),
@@ -137,7 +162,9 @@ BAD_INPUT = [
     (["--no-quantization", "--range", "0.1"], "--range"),
     (["--levels", "3", "--bits", "2"], "--bits"),
     (["--criterion", "convex"], "--criterion"),
-    ([*FULL, "--L", "3"], "--lr"),  # the last --L wins and the limit follows it: 0.05 > 1/(2·3·5)
+    ([*FULL, "--L", "5"], "--lr"),  # the last --L wins and the limit follows it: 0.05 > 1/(5·5)
+    (["--participation", "1.5"], "--participation"),
+    (["--participation", "0"], "--participation"),
 ]
 
 
@@ -153,6 +180,51 @@ def test_bad_input_is_one_line_naming_the_flag(capsys, argv, flag, fmt):
     assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", lines[0]), lines[0]
 
 
+@pytest.mark.parametrize(("argv", "L", "lr", "limit"), [
+    (["--L", "1", "--local-steps", "5", "--lr", "0.25"], "1", "0.25", "0.2"),  # ηLτ = 1.25
+    (["--L", "1", "--local-steps", "5", "--lr", "0.2000001"], "1", "0.2000001", "0.2"),  # just above 1/(Lτ)
+    ([*FULL, "--L", "5"], "5", "0.05", "0.04"),  # ηLτ = 1.25 with the last --L
+])
+def test_lr_above_the_step_size_limit_names_the_limit(capsys, argv, L, lr, limit):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert (f"--lr: at most the step-size limit {limit} for L = {L} and τ = 5 (condition ηLτ ≤ 1), got {lr}"
+            in err), err
+
+
+def test_lr_at_the_step_size_limit_is_accepted(capsys):
+    """ηLτ ≤ 1 is not strict: η = 1/(Lτ) = 0.2 evaluates (the old limit 1/(2Lτ) = 0.1 would have refused it)."""
+    code, out, err = run(capsys, *FULL[: FULL.index("--lr")], "--lr", "0.2", *FULL[FULL.index("--lr") + 2:],
+                         "--format", "json")
+    assert code == 0 and err == ""
+    payload = json.loads(out)
+    assert payload["conditions"] == {"step size": True} and payload["value"] > 0
+
+
+def test_participation(capsys):
+    """One of ten clients per round: ω = (N − n)/(n(N − 1)) = 9/9 = 1, and sampling makes the bound larger."""
+    code, out, err = run(capsys, *FULL, "--participation", "0.1")
+    assert code == 0 and err == ""
+    assert "1 of 10 clients per round, ω = 1" in out
+    sampled = evaluate_bound("nonconvex", **FULL_KW, participation=0.1)
+    assert sampled.coefficients["omega"] == 1.0 and sampled.coefficients["sampled"] == 1
+    assert f"≤ {sampled.value:.6g}" in out
+    full = evaluate_bound("nonconvex", **FULL_KW)
+    assert sampled.value > full.value
+    # the sampling deviation lowers c and raises b and v
+    assert sampled.coefficients["c"] < full.coefficients["c"]
+    assert sampled.coefficients["b"] > full.coefficients["b"] and sampled.coefficients["v"] > full.coefficients["v"]
+    # full participation prints no sampling clause
+    _, out_full, _ = run(capsys, *FULL, "--participation", "1")
+    assert "clients per round" not in out_full and f"≤ {full.value:.6g}" in out_full
+    _, payload, _ = run(capsys, *FULL, "--participation", "0.1", "--format", "json")
+    assert json.loads(payload)["value"] == sampled.value
+    for bad in ("1.5", "0"):
+        code, out, err = run(capsys, *FULL, "--participation", bad)
+        assert code == 2 and out == ""
+        assert len(err.splitlines()) == 1 and "--participation" in err, err
+
+
 def test_no_quantization_drops_the_term(capsys):
     unquantized = FULL[: FULL.index("--d")]  # everything but --d, --range and --bits
     code, out, _ = run(capsys, *unquantized, "--no-quantization", "--format", "json")
@@ -163,8 +235,15 @@ def test_no_quantization_drops_the_term(capsys):
     code, out, _ = run(capsys, *FULL, "--format", "json")
     quantized = json.loads(out)
     assert quantized["terms"]["quantization"] > 0
-    for name in ("initial_gap", "sgd_noise", "drift"):
+    for name in ("initial_gap", "sgd_noise"):
         assert quantized["terms"][name] == payload["terms"][name]
+    # the coupling part of the drift term grows with K, which holds the quantization variance: strictly larger
+    assert quantized["terms"]["drift"] > payload["terms"]["drift"]
+    # unquantized: (√B + √(B + K))²/c with K = Δ₀/T + v, from the printed one-round coefficients
+    co = payload["coefficients"]
+    assert co == quantized["coefficients"]  # quantization does not enter c, b, v
+    K, B = 2 / 100 + co["v"], co["b"] ** 2 / (4 * co["c"])
+    assert payload["value"] == pytest.approx((math.sqrt(B) + math.sqrt(B + K)) ** 2 / co["c"], rel=1e-12)
 
 
 def test_text_value_table(capsys):
@@ -175,7 +254,10 @@ def test_text_value_table(capsys):
     for name in TERMS:
         assert re.search(rf"^  {name}\s+{re.escape(format(result.terms[name], '.6g'))}\s", out, re.M), name
     assert f"dominant term: {result.dominant()}" in out
-    assert "descent holds, drift holds" in out
+    co = result.coefficients
+    assert f"  one round: c = {co['c']:.6g}, b = {co['b']:.6g}, v = {co['v']:.6g}\n" in out
+    assert "clients per round" not in out  # full participation
+    assert "  conditions: step size holds; step-size limit η ≤ 0.2\n" in out
 
 
 def test_help_lists_the_flags(capsys):

@@ -27,7 +27,10 @@ from fedquant.theory.derivation import exports
 THEORY_DIR = Path(numeric.__file__).resolve().parent
 BOUND_ARGS = ["--L", "1", "--lr", "0.05", "--local-steps", "5", "--clients", "10", "--sigma2", "0.1", "--zeta2",
               "0.1", "--gap", "2", "--rounds", "100", "--d", "1000", "--range", "0.1", "--bits", "4"]
-BOUND_VALUE = "0.198194"  # the README's example
+# the README's example: c = 0.193878, b = 0.0134702, v = 0.00039009 (theory/fedavg.py, worked by hand in
+# tests/validation/report/test_checks.py::one_round_by_hand), K = Δ₀/T + v + (L/2)·d R²/(4 N s²)
+# = 0.02 + 0.00039009 + 0.5 · 1000 · 0.01/(4 · 10 · 225), B = b²/(4c), and (√B + √(B + K))²/c = 0.133413
+BOUND_VALUE = "0.133413"
 #: relative tolerance between the shipped functions and those a different sympy version prints
 OTHER_SYMPY_RTOL = 1e-9
 
@@ -57,9 +60,13 @@ DOMAINS = {
     "upper": (1.0, 2.0), "range_": (0.0, 3.0), "levels": (1.0, 1000.0), "norm2": (0.0, 10.0),
     "rho": (0.5, 0.99), "alpha": (0.01, 1.0), "weight_sum": (0.1, 100.0), "lam": (0.01, 10.0),
     "cost": (100.0, 1e4), "kappa": (0.5, 1e4), "mean_half_log2": (-2.0, 2.0), "budget_bits": (100.0, 1e4),
-    "alpha_ratio": (0.5, 2.0), "shrink": (0.5, 1.5),
+    "alpha_ratio": (0.5, 2.0), "shrink": (0.5, 1.5), "sampling": (0.0, 1.0), "split": (0.01, 0.99),
+    "c_descent": (0.01, 1.0), "coupling": (0.0, 1.0), "K_total": (0.0, 10.0), "loss": (0.5, 5.0),
+    "f_star": (0.0, 0.4),
 }
-INTEGERS = {"local_steps": (1, 10), "rounds": (1, 100), "d": (1, 1000), "t": (0, 50)}
+# sampled < clients; last_k ≤ rounds
+INTEGERS = {"local_steps": (1, 10), "rounds": (1, 100), "d": (1, 1000), "t": (0, 50), "clients": (3, 20),
+            "sampled": (1, 2), "last_k": (1, 1)}
 
 
 def random_inputs(arg_names: list[str], n: int, gen: np.random.Generator) -> list[np.ndarray]:
@@ -221,8 +228,11 @@ def stale_shipped(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_stale_module_is_rederived_in_memory_with_one_warning(stale_shipped, capsys):
-    want = generated.bound_nonconvex(1.0, 0.05, 5, 0.1, 0.1, 0.1, 2.0, 100, 0.5)
-    assert float(numeric.bound_nonconvex(1.0, 0.05, 5, 0.1, 0.1, 0.1, 2.0, 100, 0.5)) == want
+    assert numeric.arguments("bound_nonconvex") == ["L", "lr", "local_steps", "p2", "sigma2", "zeta2", "gap",
+                                                    "rounds", "sampling", "quant_sum"]
+    args = (1.0, 0.05, 5, 0.1, 0.1, 0.1, 2.0, 100, 0.25, 0.5)
+    want = generated.bound_nonconvex(*args)
+    assert float(numeric.bound_nonconvex(*args)) == want
     assert numeric._load() is not generated
     assert numeric.step_keys() == list(generated.STEPS)
     err = capsys.readouterr().err
@@ -241,7 +251,7 @@ def test_stale_wrong_formula_is_not_used(tmp_path):
     shutil.copytree(THEORY_DIR, theory, ignore=shutil.ignore_patterns("__pycache__"))
     (theory / "fedavg.py").write_text((theory / "fedavg.py").read_text() + "\n# an edit, not regenerated\n")
     text = (theory / "generated.py").read_text(encoding="utf-8")
-    head = "def bound_nonconvex(L, lr, local_steps, p2, sigma2, zeta2, gap, rounds, quant_sum):\n    return "
+    head = "def bound_nonconvex(L, lr, local_steps, p2, sigma2, zeta2, gap, rounds, sampling, quant_sum):\n    return "
     assert text.count(head) == 1
     body = text.split(head)[1].split("\n")[0]
     (theory / "generated.py").write_text(text.replace(head + body, f"{head}1000*({body})"), encoding="utf-8")

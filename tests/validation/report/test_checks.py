@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -178,92 +179,212 @@ def test_one_step_without_quantized_rounds_is_not_applicable() -> None:
 
 def bound_run(T: int = 10) -> dict:
     rng = np.random.default_rng(9)
-    return {"rows": [{"p2": 0.25 + 0.01 * t, "quant_error_bound": float(rng.uniform(1e-4, 1e-3)),
-                      "grad_norm2": float(rng.uniform(0.01, 0.05))} for t in range(T)]}
+    rows = [{"levels": 15, "p2": 0.5, "quant_error_bound": float(rng.uniform(1e-4, 1e-3)),
+             "grad_norm2": float(rng.uniform(0.01, 0.05))} for _ in range(T)]
+    # two clients of weight 1/2 with equal bounds: V_t = Σᵢ pᵢ² boundᵢ = bound/2
+    client_rows = [{"round": t, "client": i, "weight": 0.5, "levels": 15,
+                    "quant_error_bound": 2 * r["quant_error_bound"]} for t, r in enumerate(rows) for i in range(2)]
+    return {"rows": rows, "client_rows": client_rows}
 
 
 CONSTANTS = {"L": 2.0, "sigma2": 0.5, "zeta2": 0.3, "gap": 2.3}
 
 
-def test_bound_does_not_apply_when_lr_L_tau_exceeds_one_half() -> None:
-    lr, tau = 0.1, 5  # η L τ = 0.1·2·5 = 1 > 1/2
+def test_bound_does_not_apply_when_lr_L_tau_exceeds_one() -> None:
+    lr, tau = 0.11, 5  # η L τ = 0.11·2·5 = 1.1 > 1
     per_run = bound_for_run(bound_run(), CONSTANTS, lr, tau)
     assert per_run["applies"] is False
-    assert per_run["eta_L_tau"] == pytest.approx(1.0, rel=1e-12)
+    assert per_run["conditions"] == {"step size": False}
+    assert per_run["eta_L_tau"] == pytest.approx(1.1, rel=1e-12)
     assert per_run["predicted"] is None
-    # 1/(L · max(2τ, √((τ−1)(5τ−1)))) = 1/(2 · max(10, √96 ≈ 9.80)) = 1/20
-    assert per_run["step_size_limit"] == pytest.approx(0.05, rel=1e-12)
+    assert per_run["step_size_limit"] == pytest.approx(0.1, rel=1e-12)  # 1/(Lτ) = 1/(2·5)
     assert per_run["holds"] is None  # not evaluated: n/a, not a failure
     res = check_bound([per_run])
     assert res["applies"] is False and res["predicted"] is None and res["holds"] is None
-    assert "does not apply" in res["note"] and "1/2" in res["note"]
-    assert "conditions ηLτ ≤ 1/2 and η²L²(τ−1)(5τ−1) < 1 (ηLτ up to 1;" in res["note"] and "lr ≤ 0.05" in res["note"]
+    assert "does not apply" in res["note"]
+    assert "break the step-size condition ηLτ ≤ 1 (ηLτ up to 1.1; the bound needs lr ≤ 0.1)" in res["note"]
     json_safe(res)
+    # the condition is ηLτ ≤ 1, not < 1: at ηLτ = 1 exactly (η = 0.1) the bound applies
+    at_limit = bound_for_run(bound_run(), CONSTANTS, 0.1, tau)
+    assert at_limit["applies"] is True and at_limit["predicted"] is not None
 
 
-def test_bound_does_not_apply_when_only_the_drift_condition_fails() -> None:
-    # τ = 10, η = 0.024, L = 2: ηLτ = 0.48 ≤ 1/2, but η²L²(τ−1)(5τ−1) = 0.048² · 9 · 49 = 1.016064 ≥ 1
-    per_run = bound_for_run(bound_run(), CONSTANTS, 0.024, 10)
+def test_bound_does_not_apply_to_an_uncovered_configuration() -> None:
+    """3 of 10 clients of unequal size sampled per round: the sampling lemma needs equal weights. The step size
+    (ηLτ = 0.4) is fine, so the note names the configuration, not the condition."""
+    per_run = bound_for_run(bound_run(), CONSTANTS, 0.1, 2, clients=10, per_round=3, equal_weights=False)
+    assert per_run["conditions"] == {"step size": True}
     assert per_run["applies"] is False and per_run["predicted"] is None and per_run["holds"] is None
-    assert per_run["eta_L_tau"] == pytest.approx(0.48, rel=1e-12)
-    assert per_run["step_size_limit"] == pytest.approx(1 / 42, rel=1e-12)  # 1/(2 · max(20, √(9·49) = 21))
-    note = check_bound([per_run])["note"]  # names the condition that failed, not the one that held
-    assert "condition η²L²(τ−1)(5τ−1) < 1 (ηLτ up to 0.48;" in note and "ηLτ ≤ 1/2" not in note
+    assert "unequal size" in per_run["uncovered"]
+    res = check_bound([per_run])
+    assert res["applies"] is False and res["predicted"] is None and res["holds"] is None
+    assert res["note"].startswith("the theory does not cover this configuration")
+    assert "step-size" not in res["note"]
+    json_safe(res)
+    # error feedback under sampling is not covered either; equal weights under sampling, or full participation, are
+    ef = bound_for_run(bound_run(), CONSTANTS, 0.1, 2, error_feedback=True, clients=10, per_round=3)
+    assert ef["applies"] is False and "error feedback" in ef["uncovered"]
+    for kw in ({"clients": 10, "per_round": 3}, {"clients": 10, "per_round": 10, "equal_weights": False}):
+        covered = bound_for_run(bound_run(), CONSTANTS, 0.1, 2, **kw)
+        assert covered["applies"] is True and "uncovered" not in covered, kw
 
 
-# L = 2, η = 0.1, τ = 2 (ηLτ = 0.4 ≤ 1/2, drift η²L²(τ−1)(5τ−1) = 0.04 · 9 = 0.36 < 1), T = 4 rounds with
-# mean p2 = 0.25 and Σ quantization bounds = 0.1. With A = 1 − 0.36 = 0.64, B = 2 − 6τL²η²(τ−1) = 1.52,
-# B/A = 2.375 and τηT = 0.8, the bound's terms are
-#   initial gap    gap · (B/A)/(τηT)              = 0.08 · 2.375/0.8          = 0.2375
-#   sgd noise      Lη · p2 · σ² · B/A             = 0.2 · 0.25 · 0.5 · 2.375  = 0.059375
-#   drift          L²η²(τ−1)(σ² + ζ²(2τ−1))/A     = 0.04 · (0.5 + 0.9)/0.64   = 0.0875
-#   quantization   (L/2) · Σ bounds · (B/A)/(τηT) = 1 · 0.1 · 2.375/0.8       = 0.296875
-# and the bound is their sum, 0.68125.
+def one_round_by_hand(L: float, lr: float, tau: int, sigma2: float, zeta2: float, p2: float,
+                      omega: float) -> dict[str, float]:
+    """c, b, v (theory/fedavg.py) and κ_G, κ_0 (theory/rounding_bias.py) from the finite sums of the drift lemma:
+    φ_k = ((1 + ηL)^k − 1)/L, ψ_k = η√k(1 + ηL)^k, δ_G = L‖φ‖/√τ, δ_X = L(√ζ²‖φ‖ + √σ²‖ψ‖)/√τ, s_ξ = √(σ²p2/τ),
+    α = ηL Σ_{k<τ} φ_k, β = φ_τ√ζ² + η√τ√σ²(1 + L‖ψ‖), x = Lητ."""
+    q = lr * L
+    phi = [((1 + q) ** k - 1) / L for k in range(tau + 1)]
+    psi = [lr * math.sqrt(k) * (1 + q) ** k for k in range(tau + 1)]
+    phi_n = math.sqrt(sum(p * p for p in phi[:tau]))
+    psi_n = math.sqrt(sum(p * p for p in psi[:tau]))
+    dg = L * phi_n / math.sqrt(tau)
+    dx = L * (math.sqrt(zeta2) * phi_n + math.sqrt(sigma2) * psi_n) / math.sqrt(tau)
+    sx = math.sqrt(sigma2 * p2 / tau)
+    alpha = lr * L * sum(phi[:tau])
+    beta = phi[tau] * math.sqrt(zeta2) + lr * math.sqrt(tau) * math.sqrt(sigma2) * (1 + L * psi_n)
+    x = L * lr * tau
+    return {
+        "c": lr * tau * (1 - x / 2) - lr * tau * (1 - x) * dg - x**2 / (2 * L) * dg**2 - L / 2 * omega * alpha**2,
+        "b": lr * tau * (1 - x) * dx + x**2 / L * dg * (dx + sx) + L * omega * alpha * beta,
+        "v": x**2 / (2 * L) * (dx + sx) ** 2 + L / 2 * omega * beta**2,
+        "v_sgd": x**2 / (2 * L) * sx**2,
+        "kappa_g": 1 + x * (1 + dg) + L * math.sqrt(omega) * alpha,
+        "kappa_0": x * (dx + sx) + L * math.sqrt(omega) * beta,
+        "ef_b": x * (1 + dg),  # error feedback: added to b and to v per unit of the carried residual E'_t
+        "ef_v": x * dx,
+    }
+
+
+# L = 2, η = 0.1, τ = 2 (ηLτ = 0.4 ≤ 1; the step-size limit is 1/(Lτ) = 0.25), T = 4 rounds of two clients with
+# weights 1/2 (p2 = 1/2), σ² = 0.5, ζ² = 0.3, Δ₀ = 0.08, and per-client quantization bounds
 HAND_CONSTANTS = {"L": 2.0, "sigma2": 0.5, "zeta2": 0.3, "gap": 0.08}
-HAND_TERMS = {"initial_gap": 0.2375, "sgd_noise": 0.059375, "drift": 0.0875, "quantization": 0.296875}
-HAND_BOUND = 0.68125
+HAND_LR, HAND_TAU = 0.1, 2
+HAND_BOUNDS = ([0.02, 0.04, 0.06, 0.08], [0.04, 0.04, 0.02, 0.02])
+# the stochastic quantizer's dither bias per coordinate in grid steps, 2⁻¹⁷ + 2⁻²³(s + 1), for s = 15
+HAND_DITHER = 2.0**-17 + 2.0**-23 * 16
 
 
 def hand_bound_run(grad_norm2: list[float]) -> dict:
-    p2 = [0.2, 0.3, 0.2, 0.3]
-    quant = [0.01, 0.02, 0.03, 0.04]
-    return {"rows": [{"p2": a, "quant_error_bound": q, "grad_norm2": g}
-                     for a, q, g in zip(p2, quant, grad_norm2, strict=True)]}
+    a, b = HAND_BOUNDS
+    rows = [{"levels": 15, "p2": 0.5, "quant_error_bound": 0.25 * (x + y), "grad_norm2": g}  # V_t = Σᵢ pᵢ² boundᵢ
+            for x, y, g in zip(a, b, grad_norm2, strict=True)]
+    client_rows = [{"round": t, "client": i, "weight": 0.5, "levels": 15, "quant_error_bound": bounds[t]}
+                   for t in range(4) for i, bounds in enumerate(HAND_BOUNDS)]
+    return {"rows": rows, "client_rows": client_rows}
 
 
-def test_bound_value_and_terms_by_hand() -> None:
-    per_run = bound_for_run(hand_bound_run([0.4, 0.5, 0.6, 0.7]), HAND_CONSTANTS, 0.1, 2)
-    assert per_run["applies"] is True
+def hand_bound(lemma: str) -> dict:
+    """The bound of the hand run, step by step from the formulas of checks.bound_for_run's docstring."""
+    L, gap, T = HAND_CONSTANTS["L"], HAND_CONSTANTS["gap"], 4
+    k = one_round_by_hand(L, HAND_LR, HAND_TAU, HAND_CONSTANTS["sigma2"], HAND_CONSTANTS["zeta2"], 0.5, 0.0)
+    a, b = HAND_BOUNDS
+    add_b, add_v = [], []
+    for t in range(T):
+        if lemma == "unbiased":  # M_t = Σᵢ pᵢ·dither·2√boundᵢ; (L/2)(M_t² + V_t)
+            m = 0.5 * HAND_DITHER * 2 * (math.sqrt(a[t]) + math.sqrt(b[t]))
+            add_b.append(m * k["kappa_g"])
+            add_v.append(m * k["kappa_0"] + L / 2 * (m**2 + 0.25 * (a[t] + b[t])))
+        elif lemma == "biased":  # M_t = Σᵢ pᵢ√boundᵢ; (L/2)M_t², no V_t
+            m = 0.5 * (math.sqrt(a[t]) + math.sqrt(b[t]))
+            add_b.append(m * k["kappa_g"])
+            add_v.append(m * k["kappa_0"] + L / 2 * m**2)
+        else:  # error feedback: E'_t = Σᵢ pᵢ √(bound of client i in round t − 1), nothing in round 0
+            e = 0.0 if t == 0 else 0.5 * (math.sqrt(a[t - 1]) + math.sqrt(b[t - 1]))
+            add_b.append(e * k["ef_b"])
+            add_v.append(e * k["ef_v"])
+    c = k["c"]
+    b_rms = math.sqrt(sum((k["b"] + x) ** 2 for x in add_b) / T)
+    K = gap / T + k["v"] + sum(add_v) / T
+    B = b_rms**2 / (4 * c)
+    value = (math.sqrt(B) + math.sqrt(B + K)) ** 2 / c
+    terms = {"initial_gap": gap / (T * c), "sgd_noise": k["v_sgd"] / c, "quantization": sum(add_v) / (T * c)}
+    terms["drift"] = value - sum(terms.values())
+    return {"value": value, "terms": terms, "c": c, "b_rms": b_rms, "K": K, "one_round": k}
+
+
+def test_one_round_by_hand_matches_the_generated_functions() -> None:
+    """The hand formulas above are those the generated module evaluates (at full and partial participation)."""
+    from fedquant.theory import numeric
+
+    for L, lr, tau, s2, z2, p2, om in ((2.0, 0.1, 2, 0.5, 0.3, 0.5, 0.0), (1.0, 0.05, 5, 0.1, 0.1, 0.1, 0.0),
+                                       (2.0, 0.01, 3, 0.5, 0.3, 0.2, 0.4)):
+        k = one_round_by_hand(L, lr, tau, s2, z2, p2, om)
+        noisy = (L, lr, tau, s2, z2, p2, om)
+        assert float(numeric.descent_coefficient(L, lr, tau, om)) == pytest.approx(k["c"], rel=1e-12)
+        assert float(numeric.coupling_coefficient(*noisy)) == pytest.approx(k["b"], rel=1e-12)
+        assert float(numeric.noise_per_round(*noisy)) == pytest.approx(k["v"], rel=1e-12)
+        assert float(numeric.sgd_noise_per_round(L, lr, tau, s2, p2)) == pytest.approx(k["v_sgd"], rel=1e-12)
+        assert float(numeric.biased_gradient_factor(L, lr, tau, om)) == pytest.approx(k["kappa_g"], rel=1e-12)
+        assert float(numeric.biased_gradient_offset(*noisy)) == pytest.approx(k["kappa_0"], rel=1e-12)
+        assert float(numeric.error_feedback_factor(L, lr, tau)) == pytest.approx(k["ef_b"], rel=1e-12)
+        assert float(numeric.error_feedback_offset(L, lr, tau, s2, z2)) == pytest.approx(k["ef_v"], rel=1e-12)
+
+
+# the hand run's bound with the stochastic quantizer (unbiased lemma with the dither's residual bias), as
+# hand_bound("unbiased") computes it: c = 0.142229437251523, b_rms = 0.0299345510163289, K = 0.0521454311810876
+HAND_BOUND = 0.5181246978724405
+HOLDING = [0.3, 0.4, 0.5, 0.6]  # mean 0.45 ≤ 0.51812…
+FAILING = [0.5, 0.5, 0.6, 0.6]  # mean 0.55 > 0.51812…
+
+
+@pytest.mark.parametrize(("quantizer", "error_feedback", "lemma", "hand"), [
+    ("stochastic", False, "unbiased", "unbiased"),
+    ("deterministic", False, "biased (deterministic rounding)", "biased"),
+    ("stochastic", True, "error feedback", "error feedback"),
+])
+def test_bound_value_and_terms_by_hand(quantizer: str, error_feedback: bool, lemma: str, hand: str) -> None:
+    want = hand_bound(hand)
+    per_run = bound_for_run(hand_bound_run(HOLDING), HAND_CONSTANTS, HAND_LR, HAND_TAU,
+                            quantizer=quantizer, error_feedback=error_feedback)
+    assert per_run["applies"] is True and per_run["lemma"] == lemma
     assert per_run["eta_L_tau"] == pytest.approx(0.4, rel=1e-12)
-    assert per_run["step_size_limit"] == pytest.approx(0.125, rel=1e-12)  # 1/(2 · max(4, √(1·9) = 3))
-    assert set(per_run["terms"]) == set(HAND_TERMS)
-    for name, value in HAND_TERMS.items():
-        assert per_run["terms"][name] == pytest.approx(value, rel=1e-12), name
-    assert per_run["predicted"] == pytest.approx(HAND_BOUND, rel=1e-12)
-    assert per_run["measured"] == pytest.approx(0.55, rel=1e-12)  # mean of 0.4, 0.5, 0.6, 0.7
-    assert per_run["ratio"] == pytest.approx(0.68125 / 0.55, rel=1e-12)
-    assert per_run["holds"] is True  # 0.55 ≤ 0.68125
+    assert per_run["step_size_limit"] == pytest.approx(0.25, rel=1e-12)  # 1/(Lτ) = 1/(2·2)
+    assert per_run["coefficients"]["c"] == pytest.approx(want["c"], rel=1e-12)
+    assert per_run["coefficients"]["b_rms"] == pytest.approx(want["b_rms"], rel=1e-12)
+    assert per_run["coefficients"]["K"] == pytest.approx(want["K"], rel=1e-12)
+    assert per_run["coefficients"]["omega"] == 0.0
+    assert set(per_run["terms"]) == set(want["terms"])
+    for name, value in want["terms"].items():
+        assert per_run["terms"][name] == pytest.approx(value, rel=1e-10), name
+    assert per_run["predicted"] == pytest.approx(want["value"], rel=1e-12)
+    assert sum(per_run["terms"].values()) == pytest.approx(per_run["predicted"], rel=1e-12)
+    assert per_run["measured"] == pytest.approx(0.45, rel=1e-12)  # mean of 0.3, 0.4, 0.5, 0.6
+    assert per_run["ratio"] == pytest.approx(want["value"] / 0.45, rel=1e-12)
+    assert want["value"] > 0.45 and per_run["holds"] is True
     res = check_bound([per_run])
     assert res["applies"] is True and res["holds"] is True and res["runs"] == 1 and res["tolerance"] == 0.0
-    assert res["predicted"] == pytest.approx(HAND_BOUND, rel=1e-12)
-    assert res["measured"] == pytest.approx(0.55, rel=1e-12)
-    assert res["min_ratio"] == pytest.approx(0.68125 / 0.55, rel=1e-12)
+    assert res["lemma"] == lemma
+    assert res["predicted"] == pytest.approx(want["value"], rel=1e-12)
+    assert res["measured"] == pytest.approx(0.45, rel=1e-12)
+    assert res["min_ratio"] == pytest.approx(want["value"] / 0.45, rel=1e-12)
     json_safe(res)
 
 
+def test_hand_bound_literal() -> None:
+    """The literal above, so that the hand computation and the checks cannot drift together."""
+    want = hand_bound("unbiased")
+    assert want["value"] == pytest.approx(HAND_BOUND, rel=1e-12)
+    assert want["c"] == pytest.approx(0.142229437251523, rel=1e-12)
+    # the residual bias is tiny (~1e-5 of the bound's root) but present: without it the bound would be lower
+    assert want["b_rms"] > want["one_round"]["b"]
+
+
 def test_bound_fails_when_measured_exceeds_predicted() -> None:
-    holding = bound_for_run(hand_bound_run([0.4, 0.5, 0.6, 0.7]), HAND_CONSTANTS, 0.1, 2)
-    failing = bound_for_run(hand_bound_run([0.7, 0.7, 0.7, 0.8]), HAND_CONSTANTS, 0.1, 2)
+    holding = bound_for_run(hand_bound_run(HOLDING), HAND_CONSTANTS, HAND_LR, HAND_TAU)
+    failing = bound_for_run(hand_bound_run(FAILING), HAND_CONSTANTS, HAND_LR, HAND_TAU)
+    assert holding["predicted"] == pytest.approx(HAND_BOUND, rel=1e-12) and holding["holds"] is True
     assert failing["predicted"] == pytest.approx(HAND_BOUND, rel=1e-12)  # the bound ignores the gradients
-    assert failing["measured"] == pytest.approx(0.725, rel=1e-12)  # > 0.68125
-    assert failing["ratio"] == pytest.approx(0.68125 / 0.725, rel=1e-12)
+    assert failing["measured"] == pytest.approx(0.55, rel=1e-12)  # > 0.51812…
+    assert failing["ratio"] == pytest.approx(HAND_BOUND / 0.55, rel=1e-12)
     assert failing["holds"] is False
-    # one failing run fails the check, although the mean measured (0.55 + 0.725)/2 = 0.6375 is below 0.68125
+    # one failing run fails the check, although the mean measured (0.45 + 0.55)/2 = 0.5 is below 0.51812…
     res = check_bound([holding, failing])
     assert res["holds"] is False and res["runs"] == 2
     assert res["predicted"] == pytest.approx(HAND_BOUND, rel=1e-12)
-    assert res["measured"] == pytest.approx(0.6375, rel=1e-12)
-    assert res["min_ratio"] == pytest.approx(0.68125 / 0.725, rel=1e-12)
+    assert res["measured"] == pytest.approx(0.5, rel=1e-12)
+    assert res["min_ratio"] == pytest.approx(HAND_BOUND / 0.55, rel=1e-12)
     json_safe(res)
 
 
