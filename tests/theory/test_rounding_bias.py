@@ -224,6 +224,29 @@ def test_biased_lemma_with_nearest_rounding(tau, frac, levels, sigma2, N, sample
     report("biased one round", (tau, frac, levels, sigma2, N, sampled), change_ratio(rhs, float(change.mean())))
 
 
+def test_gradient_after_the_round_is_attained_by_a_concave_quadratic():
+    """‖∇f(w̄)‖ ≤ κ_G G + κ_0 is an equality for one noise-free step on f = −(L/2)‖w‖² + aᵀw (L-smooth, not
+    convex), identical clients: ∇f(w̄) = (1 + ηL)∇f(w_t) and κ_G = 1 + Lη, κ_0 = 0 at τ = 1 (up to the τ = 1 float
+    error of δ_G, ≤ 4√eps·Lη: theory/drift.py's ‖φ‖² closed form, see test_fedavg_bound.py). For τ > 1 the
+    gradient grows to (1 + ηL)^τ G, still below κ_G G. κ_G too small by any factor fails."""
+    L, N, dim = 1.4, 3, 4
+    a = np.array([0.3, -0.2, 0.5, 0.1])
+    prob = Quadratic(A=np.tile(-L * np.eye(dim), (N, 1, 1)), b=np.tile(-a, (N, 1)), p=np.full(N, 1 / N), sigma2=0.0)
+    w = np.array([1.0, 0.5, -0.7, 0.2])
+    G = float(np.linalg.norm(prob.grad(w)))
+    for tau in (1, 2, 4, 8):
+        lr = 0.98 / (L * tau)
+        w_bar = w + prob.p @ local_updates(prob, w[None], lr, tau, np.random.default_rng(0))[0]
+        measured = float(np.linalg.norm(prob.grad(w_bar)))
+        assert measured == pytest.approx((1 + lr * L) ** tau * G, rel=1e-12)
+        kG = float(numeric.biased_gradient_factor(L, lr, tau, 0.0))
+        k0 = float(numeric.biased_gradient_offset(L, lr, tau, 0.0, 0.0, 1 / N, 0.0))
+        assert k0 == 0.0
+        assert measured <= (kG * G) * (1 + 1e-12)
+        if tau == 1:
+            assert kG * G <= measured * (1 + 4 * math.sqrt(EPS) * L * lr + 1e-12)
+
+
 def test_unbiased_lemma_fails_when_rounding_errors_align():
     """A constructed round where deterministic rounding errs the same way on every client: f = (L/2)‖w‖², N
     identical clients (ζ = 0), no noise, τ = 1, and w_t such that every update Δ = −ηLw_t has two coordinates at
@@ -337,6 +360,35 @@ def test_error_feedback_one_round_with_adversarial_residual(tau, frac, sigma2, s
     effect = change - without
     assert effect.mean() > Z * se(effect)  # the residual is visible
     report("error feedback (residual effect)", (tau, frac, sigma2, share), (kb * E * G + kv * E) / effect.mean())
+
+
+@pytest.mark.parametrize("E", [0.05, 0.3, 1.0])
+def test_error_feedback_one_round_is_attained_on_isotropic_quadratic(E):
+    """The error-feedback inequality is an equality for one noise-free step on f = (L/2)‖w − w*‖² with identical
+    clients and the residual along −∇f(w_t): f(ŵ_{t+1}) − f(ŵ_t) = −η(1 − Lη/2)G² + LηE'G, which is the right side
+    at τ = 1 (b = v = 0, δ_G = δ_X = 0, κ_b = Lη). Deterministic; the bound must hold and exceed the measurement
+    by at most the τ = 1 float error of c and κ_b (≤ η·4√eps·G² + Lη·4√eps·E'G, test_fedavg_bound.py)."""
+    L, N, dim = 1.6, 3, 4
+    w_star = np.array([0.2, -0.4, 0.1, 0.3])
+    prob = Quadratic(A=np.tile(L * np.eye(dim), (N, 1, 1)), b=np.tile(L * w_star, (N, 1)), p=np.full(N, 1 / N),
+                     sigma2=0.0)
+    w = np.array([1.0, 0.5, -0.7, 0.2])
+    g = prob.grad(w)
+    G = float(np.linalg.norm(g))
+    for frac in (0.3, 0.7, 1.0):
+        lr = frac / L
+        w_hat = w - E * g / G
+        w_hat_next = w_hat + prob.p @ local_updates(prob, w[None], lr, 1, np.random.default_rng(0))[0]
+        measured = float(prob.f(w_hat_next) - prob.f(w_hat))
+        args = (L, lr, 1, 0.0, 0.0, prob.p2, 0.0)  # σ² = ζ² = 0 exactly (identical clients, no noise)
+        c = float(numeric.descent_coefficient(L, lr, 1, 0.0))
+        b, v = float(numeric.coupling_coefficient(*args)), float(numeric.noise_per_round(*args))
+        assert b == 0.0 and v == 0.0
+        rhs = -c * G**2 + float(numeric.error_feedback_factor(L, lr, 1)) * E * G
+        rhs += float(numeric.error_feedback_offset(L, lr, 1, 0.0, 0.0)) * E
+        scale = lr * G**2 + L * lr * E * G
+        assert measured <= rhs + 1e-12 * scale
+        assert rhs <= measured + 4 * math.sqrt(EPS) * scale + 1e-12 * scale
 
 
 @pytest.mark.parametrize(("tau", "frac", "levels", "sigma2"), [(1, 0.99, 1, 0.3), (3, 0.97, 1, 0.3),
