@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import sympy
+from sympy.codegen.cfunctions import expm1, log1p
 
 from fedquant.theory import symbols as S
 from fedquant.theory.criteria import CRITERIA, TERMS
@@ -142,10 +143,16 @@ def pl() -> Bound:
     geometric = sympy.summation(rho**S.j, (S.j, 0, T - 1))
     geometric_total = geometric.args[1][0] if isinstance(geometric, sympy.Piecewise) else geometric
     assert sympy.simplify(geometric_total - noise_factor) == 0
+    # written through expm1/log1p of ρ − 1 = −2μ(1 − ε)c, so that ρ near 1 (small μc) loses no digits
+    power = sympy.exp(T * log1p(rho - 1))
+    stable_factor = -expm1(T * log1p(rho - 1)) / (1 - rho)
+    for point in ({rho: sympy.Rational(9, 10), T: 7}, {rho: sympy.Rational(1, 3), T: 1}):
+        assert abs((power - initial / S.gap).subs(point).evalf(30)) < 1e-25
+        assert abs((stable_factor - noise_factor).subs(point).evalf(30)) < 1e-25
     terms = {
-        "initial_gap": initial,
-        "sgd_noise": noise_factor * vs,
-        "drift": noise_factor * (vd + young),
+        "initial_gap": power * S.gap,
+        "sgd_noise": stable_factor * vs,
+        "drift": stable_factor * (vd + young),
         "quantization": S.L / 2 * S.quant_sum,
     }
     conditions = dict(one_round().conditions)

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy
+
 from fedquant.errors import InvalidArgument
 from fedquant.theory import numeric
 from fedquant.theory.criteria import CRITERIA, TERMS
@@ -50,6 +52,34 @@ def sampling_factor(clients: int, sampled: int) -> float:
     if sampled >= clients:
         return 0.0
     return float(numeric.sampling_factor(clients, sampled))
+
+
+def step_size_limit(L: float, local_steps: float, omega: float = 0.0) -> float:
+    """The largest η the one-round inequality allows: ηLτ ≤ 1 and c(η) > 0.
+
+    Under full participation (ω = 0) c > 0 whenever ηLτ ≤ 1 (δ_G² ≤ ∫₀¹(eˣ − 1)²dx < 1, theory/drift.py), so the
+    limit is 1/(Lτ). Client sampling subtracts (L/2)ωα² from c, which can reach 0 first; the limit is then the
+    first root of c on (0, 1/(Lτ)], found on a grid of 512 points and refined by Brent's method (xtol 1e-15·η).
+    """
+    top = float(numeric.step_size_limit(L, local_steps))
+    if omega == 0.0:
+        return top
+
+    def c(eta: float) -> float:
+        return float(numeric.descent_coefficient(L, eta, local_steps, omega))
+
+    grid = [top * (k + 1) / 512 for k in range(512)]
+    values = [c(e) for e in grid]
+    if all(v > 0 for v in values):
+        return top
+    first = next(k for k, v in enumerate(values) if v <= 0)
+    if first == 0:
+        from scipy.optimize import brentq
+
+        return float(brentq(c, top * 1e-12, grid[0], xtol=grid[0] * 1e-15))
+    from scipy.optimize import brentq
+
+    return float(brentq(c, grid[first - 1], grid[first], xtol=grid[first] * 1e-15))
 
 
 def sampled_clients(clients: int, participation: float) -> int:
@@ -124,6 +154,16 @@ def validate_constants(criterion: str, values: dict[str, Any]) -> dict[str, floa
             raise InvalidArgument(
                 "lr", f"at most the step-size limit {limit:.6g} for L = {out['L']:g} and τ = {out['local_steps']:g} "
                 "(condition ηLτ ≤ 1)", out["lr"])
+        if "clients" in out and out.get("participation", 1.0) < 1.0:
+            N = int(out["clients"])
+            n = sampled_clients(N, out["participation"])
+            omega = sampling_factor(N, n)
+            if float(numeric.descent_coefficient(out["L"], out["lr"], out["local_steps"], omega)) <= 0:
+                sampled_limit = step_size_limit(out["L"], out["local_steps"], omega)
+                raise InvalidArgument(
+                    "lr", f"below the step-size limit {sampled_limit:.6g} for L = {out['L']:g}, τ = "
+                    f"{out['local_steps']:g} and {n} of {N} clients per round (conditions ηLτ ≤ 1 and a positive "
+                    "descent coefficient c, which client sampling lowers)", out["lr"])
     return out
 
 
@@ -179,9 +219,11 @@ def evaluate_bound(criterion: str = "nonconvex", *, quantized: bool = True, **va
         coefficients["rho"] = float(numeric.contraction_split(L, lr, tau, mu, eps, omega))
     else:
         args = [*base, quant_sum(float(numeric.weight_total_nonconvex(c["rounds"])))]
-    terms = {name: float(fns[f"bound_{criterion}_{name}"](*args)) for name in TERMS}
-    value = float(fns[f"bound_{criterion}"](*args))
+    with numpy.errstate(divide="ignore"):  # ρ = 0 (μ = L, ηL = 1): log1p(−1) = −inf is the exact limit, ρ^T = 0
+        terms = {name: float(fns[f"bound_{criterion}_{name}"](*args)) for name in TERMS}
+        value = float(fns[f"bound_{criterion}"](*args))
     conditions = step_size_conditions(L, lr, tau)
+    conditions["descent"] = coefficients["c"] > 0
     if criterion == "pl":
         conditions["pl"] = c["mu"] <= c["L"]
     return BoundValue(
@@ -189,7 +231,7 @@ def evaluate_bound(criterion: str = "nonconvex", *, quantized: bool = True, **va
         value=value,
         terms=terms,
         conditions=conditions,
-        step_size_limit=float(numeric.step_size_limit(L, tau)),
+        step_size_limit=step_size_limit(L, tau, omega),
         inputs=dict(c, quantized=quantized),
         coefficients=coefficients,
     )

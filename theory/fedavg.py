@@ -143,7 +143,7 @@ def one_round() -> OneRound:
     return OneRound(
         descent=c_read, coupling=b_read, noise=v_read, sgd_noise=v_sgd, drift=sympy.expand(v_read - v_sgd),
         quantization=L / 2 * S.qvar, sampling=(alpha, beta), substitutions=subs,
-        conditions={"step size": sympy.Le(L * eta * tau, 1)},
+        conditions={"step size": sympy.Le(L * eta * tau, 1), "descent": sympy.Gt(C_DESCENT, 0)},
     )
 
 

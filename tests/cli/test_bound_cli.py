@@ -46,7 +46,8 @@ def test_symbolic_bound_names_every_term(capsys, criterion):
     # the one condition of the one-round inequality, ηLτ ≤ 1, under its name
     conditions = out.split("  conditions:\n", 1)[1]
     assert re.search(r"^    step size: L⋅τ⋅η ≤ 1$", conditions, re.M), conditions
-    assert "descent" not in conditions and "drift" not in conditions  # the two old conditions are gone
+    assert "drift" not in conditions and "1/2" not in conditions  # the old drift and ηLτ ≤ 1/2 conditions are gone
+    assert "descent: c > 0" in conditions  # the descent coefficient must be positive (sampling can lower it)
     # the one-round coefficients c, b, v are defined under "where"
     where = out.split("  where\n", 1)[1].split("  conditions:\n", 1)[0]
     for symbol in ("c = ", "bₜ = ", "vₜ = ", "s_ξ = "):
@@ -70,7 +71,8 @@ def test_json_with_all_constants(capsys, criterion):
     assert sum(payload["terms"].values()) == pytest.approx(payload["value"], rel=1e-12)
     assert payload["conditions"] == expected.conditions
     # ηLτ = 0.05 · 1 · 5 = 0.25 ≤ 1 (and μ = 0.1 ≤ L for pl)
-    assert payload["conditions"] == ({"step size": True, "pl": True} if criterion == "pl" else {"step size": True})
+    assert payload["conditions"] == ({"step size": True, "descent": True, "pl": True} if criterion == "pl"
+                                     else {"step size": True, "descent": True})
     assert payload["step_size_limit"] == pytest.approx(0.2, rel=1e-15)  # 1/(Lτ) with L = 1, τ = 5
     assert payload["coefficients"] == expected.coefficients
     co = payload["coefficients"]
@@ -198,7 +200,7 @@ def test_lr_at_the_step_size_limit_is_accepted(capsys):
                          "--format", "json")
     assert code == 0 and err == ""
     payload = json.loads(out)
-    assert payload["conditions"] == {"step size": True} and payload["value"] > 0
+    assert payload["conditions"] == {"step size": True, "descent": True} and payload["value"] > 0
 
 
 def test_participation(capsys):
@@ -257,7 +259,7 @@ def test_text_value_table(capsys):
     co = result.coefficients
     assert f"  one round: c = {co['c']:.6g}, b = {co['b']:.6g}, v = {co['v']:.6g}\n" in out
     assert "clients per round" not in out  # full participation
-    assert "  conditions: step size holds; step-size limit η ≤ 0.2\n" in out
+    assert "  conditions: step size holds, descent holds; step-size limit η ≤ 0.2\n" in out
 
 
 def test_help_lists_the_flags(capsys):

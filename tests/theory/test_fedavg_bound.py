@@ -36,16 +36,9 @@ from fedquant.theory.derivation import exports
 Z = 5.0
 EPS = float(np.finfo(float).eps)
 
-# At τ = 1 the shipped closed form of ‖φ‖² is (1 − 2·expm1(log1p(q))/q + expm1(2·log1p(q))/(q(2 + q)))/L²: three
-# O(1) terms that cancel to ~eps/L² instead of 0 (see test_drift_closed_forms_vanish_in_floats_at_one_step), so
-# δ_G = L‖φ‖/√τ and δ_X/ζ come out up to ~1.5√eps ≈ 2e-8 instead of 0, and the τ = 1 bounds are off by up to
-# ~1e-6 relative (more for PL over many rounds). The checks of the τ = 1 special cases at the brief's 1e-10 are
-# marked with this; the same checks run unmarked as brackets: the value must lie between the exact formula and
-# the formula with δ_G, δ_X/ζ moved by TAU1_ERR (see tau1_bracket).
-TAU1_FLOAT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="theory bug: the closed form of ‖φ‖² is ~eps/L² (not 0) at τ = 1, so δ_G ≈ 1e-8 and the 'exact' "
-    "gradient-descent bound is off by ~1e-8 relative")
+# At τ = 1 the sum ‖φ‖² is empty and the shipped function returns exactly 0 (a Piecewise in theory/drift.py; its
+# stable closed form would cancel only to ~eps/L² there). The τ = 1 special cases are checked exactly (1e-10) and,
+# as a second reading, between the exact formula and the formula with δ_G, δ_X/ζ moved by TAU1_ERR (tau1_bracket).
 TAU1_ERR = 4 * math.sqrt(EPS)  # bound on δ_G and δ_X/ζ at τ = 1 in floats (L²‖φ‖² ≤ 16 eps; observed ≤ 2.3 eps)
 
 
@@ -169,7 +162,12 @@ def test_pl_reduces_to_gradient_descent_symbolically():
     (1 − 2μ(1 − ε)η(1 − Lη/2))^T Δ₀; ε → 0 is the known rate."""
     total = sympy.simplify(_exact(sum(bound_mod.pl().substituted().values()).subs(GD)))
     rate = 1 - 2 * S.mu * S.lr * (1 - S.L * S.lr / 2)
-    assert sympy.simplify(total.subs(S.split, 0) - rate**S.rounds * S.gap) == 0
+    difference = total.subs(S.split, 0) - rate**S.rounds * S.gap
+    # exp(T·log(ρ)) = ρ^T needs ρ > 0, which sympy cannot assume: compare at exact rational points, 40 digits
+    for L, lr, mu, T, gap in ((1, sympy.Rational(1, 3), sympy.Rational(1, 5), 7, 2), (2, sympy.Rational(1, 4), 1, 1, 1),
+                              (sympy.Rational(3, 2), sympy.Rational(1, 10), sympy.Rational(1, 100), 40, 5)):
+        point = {S.L: L, S.lr: lr, S.mu: mu, S.rounds: T, S.gap: gap}
+        assert abs(difference.subs(point).evalf(40)) < 1e-30
     assert S.split in total.free_symbols  # b = 0: ε enters only through ρ, and ε → 0 is best
 
 
@@ -198,7 +196,6 @@ def _check_gd(L, frac, gap, rounds, mu_frac, exactly):
         assert result.terms["drift"] == 0  # b = 0 exactly: no noise and no heterogeneity
 
 
-@TAU1_FLOAT_BUG
 @settings(max_examples=60, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate))  # no shrinking
 @given(**GD_CASES)
 def test_gradient_descent_special_case_exactly(L, frac, gap, rounds, mu_frac):
@@ -565,7 +562,6 @@ def test_drift_vanishes_for_one_local_step():
     assert np.all(L**2 * numeric.drift_phi_norm2(L, q / L, 1) <= 16 * EPS)
 
 
-@TAU1_FLOAT_BUG
 def test_drift_closed_forms_vanish_in_floats_at_one_step():
     """Minimal reproduction of the τ = 1 float bug: δ_G(L, η, 1) should be 0 (no drift after one step)."""
     L = np.geomspace(0.1, 10, 200)
@@ -933,7 +929,7 @@ def test_step_size_limit_is_one_over_L_tau(L):
         assert "lr" in str(info.value)
         for lr in (limit, limit * (1 - 1e-9), 0.95 * limit):
             ok = evaluate_bound(L=L, lr=lr, local_steps=tau, **base)
-            assert ok.conditions == {"step size": True}
+            assert ok.conditions == {"step size": True, "descent": True}
             assert ok.step_size_limit == limit
             assert ok.coefficients["c"] > 0
 
@@ -951,25 +947,32 @@ def test_descent_coefficient_is_positive_up_to_the_limit_without_sampling():
             shipped = float(numeric.descent_coefficient(L, lr, tau, 0.0))
             if tau > 1:
                 assert shipped == pytest.approx(c, rel=1e-9)
-            else:  # the τ = 1 float error (header): c − ηδ_G − (Lη²/2)δ_G² ≤ shipped ≤ c
-                assert c - lr * TAU1_ERR - L * lr**2 / 2 * TAU1_ERR**2 <= shipped <= c
+            else:  # δ_G = 0 exactly at τ = 1: the same formula up to the rounding of its few operations
+                assert shipped == pytest.approx(c, rel=4 * EPS)
             assert 0 < c <= lr * tau * (1 - L * lr * tau / 2) <= 1 / (2 * L)
         nphi2, _ = direct_norms(L, 1 / (L * tau), tau)
         assert L**2 * nphi2 / tau < integral
     assert L * own_descent(L, 1 / 1000, 1000) == pytest.approx((1 - integral) / 2, abs=2e-3)
 
 
-@pytest.mark.xfail(strict=True, reason="theory bug: with client sampling, c = ... − (L/2)ωα² turns negative inside "
-                   "Lητ ≤ 1 (e.g. n = 1 of N = 2, τ ≥ 15 at ηLτ = 1); evaluate_bound accepts it and returns nan or a "
-                   "bound with ρ > 1")
-def test_descent_coefficient_is_positive_whenever_evaluate_accepts():
-    """Minimal reproduction: every accepted input must have c > 0 (else the quadratic c·A² − b·A ≤ K bounds
-    nothing and ρ = 1 − 2μc > 1)."""
-    got = evaluate_bound("pl", mu=1.0, L=1.0, lr=1 / 20, local_steps=20, clients=2, participation=0.5, sigma2=0.0,
-                         zeta2=0.0, gap=1.0, rounds=3, quantized=False)
-    assert got.coefficients["c"] > 0
-    assert got.coefficients["rho"] < 1
-    assert got.value <= 1.0  # no noise, no drift: the gap cannot be bounded above its start by a valid bound
+def test_sampling_that_makes_c_nonpositive_is_refused():
+    """Client sampling lowers c by (L/2)ωα², which can reach 0 inside ηLτ ≤ 1 (n = 1 of N = 2, τ = 20 at ηLτ = 1):
+    evaluate_bound refuses such an lr naming it, and just below the reported limit c is positive and the
+    noise-free PL bound stays at most the initial gap."""
+    kw = dict(mu=1.0, L=1.0, local_steps=20, clients=2, participation=0.5, sigma2=0.0, zeta2=0.0, gap=1.0, rounds=3,
+              quantized=False)
+    with pytest.raises(InvalidArgument) as info:
+        evaluate_bound("pl", lr=1 / 20, **kw)
+    assert info.value.argument == "lr" and "1 of 2 clients per round" in str(info.value)
+    limit = float(str(info.value).split("step-size limit ")[1].split()[0])
+    assert 0 < limit < 1 / 20
+    # c changes sign at the limit: positive a little below it, not positive a little above it
+    omega = 1.0  # (N − n)/(n(N − 1)) for n = 1, N = 2
+    assert float(numeric.descent_coefficient(1.0, limit * (1 - 1e-4), 20, omega)) > 0
+    assert float(numeric.descent_coefficient(1.0, limit * (1 + 1e-4), 20, omega)) <= 0
+    got = evaluate_bound("pl", lr=limit * 0.9, **kw)
+    assert got.coefficients["c"] > 0 and got.coefficients["rho"] < 1 and got.value <= 1.0
+    assert got.conditions["descent"] and got.step_size_limit == pytest.approx(limit, rel=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -162,6 +162,11 @@ def bound_for_run(run: dict[str, Any], constants: dict[str, float], lr: float, l
     p2 = 1.0 / clients if sampled else float(np.mean([r["p2"] for r in rows]))
     noisy = (L, lr, local_steps, constants["sigma2"], constants["zeta2"], p2, omega)
     c = float(numeric.descent_coefficient(L, lr, local_steps, omega))
+    if c <= 0:
+        out.update(applies=False, predicted=None, ratio=None, holds=None,
+                   uncovered=f"client sampling ({per_round} of {clients}, ω = {omega:.3g}) makes the descent "
+                             f"coefficient c = {c:.3g} ≤ 0 at this step size")
+        return out
     b, v = float(numeric.coupling_coefficient(*noisy)), float(numeric.noise_per_round(*noisy))
     kappa = (float(numeric.biased_gradient_factor(L, lr, local_steps, omega)),
              float(numeric.biased_gradient_offset(*noisy)))
