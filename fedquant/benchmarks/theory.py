@@ -99,8 +99,10 @@ def _rate(fn: Any, args: list[numpy.ndarray], n: int, repeats: int) -> float:
     return n / best
 
 
-def bench_theory(n: int = 10**6, repeats: int = 3, seed: int = 0) -> dict[str, Any]:
-    """Time a cold derivation, the shipped module's import, the CLI start-up, and the bound's evaluation rate."""
+def bench_theory(n: int = 10**6, repeats: int = 3, seed: int = 0, tightness: bool = True) -> dict[str, Any]:
+    """Time a cold derivation, the shipped module's import, the CLI start-up, and the bound's evaluation rate;
+    with ``tightness``, also the table of bound / PEPit exact worst case (fedquant/benchmarks/tightness.py; needs
+    the dev extra's PEPit, about 15 s)."""
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
     python = [sys.executable, "-c"]
@@ -146,6 +148,18 @@ def bench_theory(n: int = 10**6, repeats: int = 3, seed: int = 0) -> dict[str, A
     pl_args = [*common, sampling, c["mu"], split, c["quant_sum"]]
     result["eval_rate_nonconvex_per_s"] = _rate(numeric.bound_nonconvex, nonconvex_args, n, repeats)
     result["eval_rate_pl_per_s"] = _rate(numeric.bound_pl, pl_args, n, repeats)
+    if tightness:
+        try:
+            import PEPit  # noqa: F401  (a dev dependency)
+        except ModuleNotFoundError:
+            result["tightness"] = None
+            result["tightness_skipped"] = "PEPit is not installed: pip install -e '.[dev]'"
+        else:
+            from dataclasses import asdict
+
+            from fedquant.benchmarks.tightness import tightness_table
+
+            result["tightness"] = [dict(asdict(r), ratio=r.ratio) for r in tightness_table()]
     return result
 
 
@@ -170,6 +184,13 @@ def format_bench(result: dict[str, Any]) -> str:
         f"{result['eval_rate_nonconvex_per_s']:10.3g} evaluations/s",
         f"  bound_pl,        n = {result['n']:<10d} {result['eval_rate_pl_per_s']:10.3g} evaluations/s",
     ]
+    if result.get("tightness"):
+        from fedquant.benchmarks.tightness import Row, format_table
+
+        fields = ("criterion", "local_steps", "fraction", "rounds", "bound", "exact", "precision")
+        rows += ["", format_table([Row(**{k: r[k] for k in fields}) for r in result["tightness"]])]
+    elif "tightness_skipped" in result:
+        rows.append(f"  tightness table skipped: {result['tightness_skipped']}")
     return "\n".join(rows)
 
 

@@ -11,7 +11,8 @@ from fedquant.cli._common import emit_json, int_in
 #: elements (1 GB per array, a few arrays live at once) still fits a 24 GiB machine
 MAX_ROUNDS, MAX_ELEMENTS, MAX_THREADS = 10**7, 250_000_000, 256
 
-HELP = "benchmarks: theory (derive, CLI start, evaluation rate), schedule (vs cvxpy), engine, quantize"
+HELP = ("benchmarks: theory (derive, CLI start, evaluation rate, bound / PEPit table), schedule (vs cvxpy), engine, "
+        "quantize")
 PARTS = ("theory", "schedule", "engine", "quantize")
 
 
