@@ -115,11 +115,15 @@ def summarize(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tuple[
                                          deterministic=config.quantizer == "deterministic"),
         "one_step": (check_one_step([(runs[(sch, s)], plans[s]["constants"]["L"]) for sch in config.schemes
                                      if sch != "none" for s in config.seeds])
-                     if not getattr(config, "error_feedback", False) else
+                     if not getattr(config, "error_feedback", False) and config.quantizer != "deterministic" else
                      {"predicted": None, "measured": None, "tolerance": None, "holds": None,
                       "note": "error feedback: the excess loss f(w_{t+1}) − f(w̄_{t+1}) also carries the residual "
                               "Σᵢ pᵢ eₜ,ᵢ, so the unbiased one-step lemma does not describe these rounds (the "
-                              "bound check uses the error-feedback lemma)"}),
+                              "bound check uses the error-feedback lemma)"
+                      if getattr(config, "error_feedback", False) else
+                              "deterministic rounding is biased: the unbiased lemma's (L/2)·V does not bound its "
+                              "excess loss, which has the first-order term ‖∇f(w̄)‖·M of the biased lemma "
+                              "(theory/rounding_bias.py; the bound check uses it)"}),
         "bound": check_bound([bound_for_run(runs[(sch, s)], plans[s]["constants"], config.lr,
                                             plans[s]["max_local_steps"], quantizer=config.quantizer,
                                             error_feedback=getattr(config, "error_feedback", False),
