@@ -4,7 +4,7 @@ Tolerances. With CLARABEL at its tightened tolerances (1e-10) the τ = 1 closed 
 (measured over lr·L ∈ {0.1, 0.25, 0.5, 1}, T ∈ {1, 4}, L ∈ {1, 2}), and the PL values agree with SCS at 1e-9 to
 ≤ 4e-8. ``RTOL`` = 1e-6 leaves a margin of 25× over the worst solver error seen while staying far below the
 smallest modelling error it must catch (a metric off by one round changes the value by ≥ 1/T ≥ 6 %, a step
-too many in PL by a factor ≤ 0.95). The problem sizes here are small (τ·T ≤ 8): the file runs in a few seconds.
+too many in PL by a factor ≤ 0.95). The problem sizes here are small (τ·T ≤ 16): the file runs in a few seconds.
 """
 
 from __future__ import annotations

@@ -189,3 +189,32 @@ def test_stationary_level_solves_cubic_and_approaches_asymptote():
 def test_budget_below_minimum_is_refused():
     with pytest.raises(ValueError):
         solve_integer(np.ones(3), np.ones(3), 2.0, 1, 4)
+
+
+def test_client_granularity_solves_the_per_client_kkt():
+    """theory step budget.per_client: one level per (round, client), each item's stationarity
+    s³/(s + 1) = κ_{t,i} = 2 ln2·α_t A_{t,i}/(λ d) with A_{t,i} = p_i² d R_{t,i}²/4, one multiplier λ for all; for
+    large s the level is ∝ √α_t·p_i·R_{t,i}. The continuous solver on granularity=client items must meet both."""
+    from fedquant.optimizer.decision_items import make_items
+    from fedquant.optimizer.problem import ScheduleProblem
+    from fedquant.optimizer.solve_continuous import solve_continuous
+
+    rng = np.random.default_rng(3)
+    T, N, d = 6, 4, 5000
+    ranges = rng.uniform(0.05, 1.0, size=(T, N))
+    weights = rng.dirichlet(np.ones(N))
+    pr = ScheduleProblem.create(range_=ranges, clients=N, weights=weights, block_sizes=d, budget_bits=T * N * d * 12.0,
+                                bits_max=30)
+    items = make_items(pr, "client")
+    sol = solve_continuous(items.weight, items.unit_cost, pr.budget_bits, pr.bits_min, pr.bits_max)
+    s = sol.levels
+    assert np.all((s > 1) & (s < 2.0**30 - 1))  # nothing clipped: the stationarity must hold everywhere
+    expected_weight = (weights**2)[None, :] * d * ranges**2 / 4  # α_t = 1 (non-convex)
+    assert np.allclose(items.weight, expected_weight.ravel()[items.index], rtol=1e-12)
+    # one multiplier: (s³/(s + 1))·u/W = 2 ln2/λ for every item
+    implied = s**3 / (s + 1) * items.unit_cost / items.weight
+    assert np.allclose(implied, implied[0], rtol=1e-9)
+    # large s (here ≈ 2^12): s ∝ p_i R_{t,i} to O(1/s)
+    direct = (weights[None, :] * ranges).ravel()[items.index]
+    ratio = s / direct
+    assert np.allclose(ratio, ratio.mean(), rtol=2.0 / s.min())
