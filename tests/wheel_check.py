@@ -7,8 +7,8 @@ mistake.
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import subprocess
 import sys
 import tempfile
