@@ -28,7 +28,8 @@ from fedquant.validation.report.verdicts import LEVEL, against_best, quantizatio
 
 ROUND_COLUMNS = ["scheme", "seed", "round", "participants", "loss", "accuracy", "test_loss", "grad_norm2", "range",
                  "p2", "levels", "bit_width", "bits", "bytes", "bytes_entropy", "quant_error", "quant_error_bound",
-                 "excess_loss", "loss_after", "accuracy_after", "downlink_bits"]
+                 "excess_loss", "excess_loss_second_order", "excess_loss_predicted", "loss_after", "accuracy_after",
+                 "downlink_bits"]
 CLIENT_COLUMNS = ["scheme", "seed", "round", "client", "weight", "range", "levels", "bits", "bytes", "quant_error",
                   "quant_error_bound", "hoeffding_scale"]
 
@@ -289,6 +290,12 @@ def checks_table(summary: dict[str, Any]) -> str:
         elif name == "one_step" and pred is not None:
             desc = (f"mean excess loss {meas:.3e} vs (L/2)·V {pred:.3e} (tolerance {c['tolerance']:.2e}, "
                     f"{c['rounds']} rounds)")
+            sharp = c.get("sharp")
+            if sharp and sharp.get("runs"):
+                desc += (f"; sharp estimate / measured: median {sharp['median_ratio']:.3f}, range "
+                         f"[{sharp['min_ratio']:.3f}, {sharp['max_ratio']:.3f}] over {sharp['runs']} runs")
+                if sharp["unresolved"]:
+                    desc += f" ({sharp['unresolved']} runs too noisy to resolve)"
         elif name == "bound":
             desc = (f"bound {_n(pred)} vs mean ‖∇f‖² {_n(meas)}" if c.get("applies") else c.get("note", ""))
         elif name == "ranking" and pred is not None:

@@ -44,6 +44,7 @@ from fedquant.theory.ranges import block_range_rms, range_rms
 from fedquant.theory.wire import FLOAT_BITS, levels_for_width, width_for_levels
 from fedquant.validation.compression.quantizers import get_quantizer
 from fedquant.validation.rng import numpy_rng, torch_generator
+from fedquant.validation.training.curvature import predicted_excess
 from fedquant.validation.training.engines import Engine
 from fedquant.validation.training.global_loss import GlobalLoss
 from fedquant.validation.training.uplink import Uplink, send
@@ -121,6 +122,7 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
     residual = (torch.zeros(spec.clients, int(block_sizes.sum()), dtype=torch.float32)
                 if spec.error_feedback and rule is not None else None)
     agg_error = rule is not None and (spec.error_feedback or spec.quantizer == "deterministic")
+    sharp = rule is not None and not spec.error_feedback and get_quantizer(spec.quantizer).unbiased
     out = RunOutput(rows=[], client_rows=[])
     loss_now, grad = objective.loss_and_grad(w)
     acc, test_loss = objective.test(w)  # of w_t; each round's end evaluates the next w once
@@ -169,6 +171,10 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
                 row["agg_error_norm2"] = float(torch.dot(err, err))
             if residual is not None:  # e_{t+1,i} = x_{t,i} − Q(x_{t,i}); the others keep theirs
                 residual[torch.from_numpy(chosen)] = sent - received
+            elif sharp:  # ½ E[eᵀ∇²f(w̄)e], the curvature along this round's noise (curvature.py)
+                row["excess_loss_predicted"] = predicted_excess(objective, exact, sent, p, chosen, fed.slices,
+                                                                ranges, levels, get_quantizer(spec.quantizer),
+                                                                seed, t)
         out.client_rows.extend(_client_rows(fed, scheme, t, chosen, p, ranges, None if rule is None else levels,
                                             uplinks))
         if spec.downlink_bits is not None:
@@ -183,6 +189,10 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
             loss_now, grad = objective.loss_and_grad(w)
             if rule is not None:  # f(w_{t+1}) − f(w̄_{t+1}): the excess loss quantization caused this round
                 row["excess_loss"] = loss_now - objective.loss(exact)
+                if sharp:  # minus its zero-mean first-order part ∇f(w̄)ᵀe: the same mean, far less noise
+                    _, grad_bar = objective.loss_and_grad(exact)
+                    e = (w - exact).double()
+                    row["excess_loss_second_order"] = row["excess_loss"] - float(torch.dot(grad_bar.double(), e))
         row["loss_after"] = loss_now
         acc, test_loss = objective.test(w)
         row["accuracy_after"] = acc
