@@ -295,7 +295,8 @@ def checks_table(summary: dict[str, Any]) -> str:
                 desc += (f"; sharp estimate / measured: median {sharp['median_ratio']:.3f}, range "
                          f"[{sharp['min_ratio']:.3f}, {sharp['max_ratio']:.3f}] over {sharp['runs']} runs")
                 if sharp["unresolved"]:
-                    desc += f" ({sharp['unresolved']} runs too noisy to resolve)"
+                    n = sharp["unresolved"]
+                    desc += f" ({n} run{'s' if n != 1 else ''} too noisy to resolve)"
         elif name == "bound":
             desc = (f"bound {_n(pred)} vs mean ‖∇f‖² {_n(meas)}" if c.get("applies") else c.get("note", ""))
         elif name == "ranking" and pred is not None:
