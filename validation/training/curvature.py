@@ -45,14 +45,14 @@ def error_draw(x: torch.Tensor, slices: Sequence[slice], ranges: np.ndarray, lev
     return z
 
 
-def predicted_excess(objective: GlobalLoss, w_bar: torch.Tensor, sent: torch.Tensor, p: np.ndarray,
+def predicted_excess(objective: GlobalLoss, w_bar: torch.Tensor, at_bar: float, sent: torch.Tensor, p: np.ndarray,
                      chosen: np.ndarray, slices: Sequence[slice], ranges: np.ndarray, levels: np.ndarray,
                      quantizer: Quantizer, seed: int, round_: int) -> float:
-    """mean over PROBES draws of ½[f(w̄ + z) + f(w̄ − z)] − f(w̄), z = Σ_i p_i (Q'(x_i) − x_i) with fresh dithers."""
+    """mean over PROBES draws of ½[f(w̄ + z) + f(w̄ − z)] − f(w̄), z = Σ_i p_i (Q'(x_i) − x_i) with fresh dithers;
+    ``at_bar`` is f(w̄), which the round has already evaluated."""
     # one generator per client on the "probe" stream: each quantizer call draws one seed, so the PROBES calls
     # get independent dithers, and none is shared with the dither of the sent update ("quantize")
     generators = [torch_generator(seed, round_, int(client), "probe") for client in chosen]
-    at_bar = objective.loss(w_bar)
     total = 0.0
     for _ in range(PROBES):
         z = torch.zeros_like(w_bar)

@@ -172,7 +172,8 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
             if residual is not None:  # e_{t+1,i} = x_{t,i} − Q(x_{t,i}); the others keep theirs
                 residual[torch.from_numpy(chosen)] = sent - received
             elif sharp:  # ½ E[eᵀ∇²f(w̄)e], the curvature along this round's noise (curvature.py)
-                row["excess_loss_predicted"] = predicted_excess(objective, exact, sent, p, chosen, fed.slices,
+                bar_loss, grad_bar = objective.loss_and_grad(exact)  # f(w̄) and ∇f(w̄), once per round
+                row["excess_loss_predicted"] = predicted_excess(objective, exact, bar_loss, sent, p, chosen, fed.slices,
                                                                 ranges, levels, get_quantizer(spec.quantizer),
                                                                 seed, t)
         out.client_rows.extend(_client_rows(fed, scheme, t, chosen, p, ranges, None if rule is None else levels,
@@ -188,9 +189,8 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
             w = w_next
             loss_now, grad = objective.loss_and_grad(w)
             if rule is not None:  # f(w_{t+1}) − f(w̄_{t+1}): the excess loss quantization caused this round
-                row["excess_loss"] = loss_now - objective.loss(exact)
+                row["excess_loss"] = loss_now - (bar_loss if sharp else objective.loss(exact))
                 if sharp:  # minus its zero-mean first-order part ∇f(w̄)ᵀe: the same mean, far less noise
-                    _, grad_bar = objective.loss_and_grad(exact)
                     e = (w - exact).double()
                     row["excess_loss_second_order"] = row["excess_loss"] - float(torch.dot(grad_bar.double(), e))
         row["loss_after"] = loss_now
