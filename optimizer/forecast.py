@@ -57,6 +57,10 @@ class Fit:
         fn, _ = FAMILIES[self.family]
         return np.maximum(fn(np.asarray(t, dtype=np.float64), *self.params), 0.0)
 
+    def spec(self) -> str:
+        """The fit in the spec language of ``trajectory`` ('exp_floor:A,RHO,C'), to pass back to the CLI."""
+        return f"{self.family}:" + ",".join(f"{v:.6g}" for v in self.params)
+
     def describe(self) -> str:
         names = FAMILIES[self.family][1]
         ps = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, self.params, strict=True))

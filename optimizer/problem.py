@@ -9,8 +9,10 @@ The objective every solver and schedule is scored on is the bound's quantization
 
     J(s) = Σ_t α_t Σ_i p_i² Σ_k d_k R_{t,i,k}² / (4 s_{t,i,k}²)
 
-with round weights α_t from the criterion (nonconvex: 1; pl: ρ^{T−1−t}; or user-given), evaluated with the
-theory's ``quantization_error_bound``. In bound units it is multiplied by the criterion's factor.
+with round weights α_t from the criterion (nonconvex: 1; pl: ρ^{T−1−t}; final: the measured persistence of a
+round's noise at the last round, given as ``round_weights`` — round_weights.py; or user-given), evaluated with
+the theory's ``quantization_error_bound``. In bound units it is multiplied by the criterion's factor (final
+has none: its weights are in loss units already).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import numpy as np
 from fedquant.errors import InvalidArgument
 from fedquant.theory import CRITERIA
 from fedquant.theory.evaluate import validate_constants
+
+#: the theory's criteria, and ``final``: round weights measured for the final training loss (persistence)
+PLAN_CRITERIA = (*CRITERIA, "final")
 
 COST_MODELS = ("fixed", "relaxed", "qsgd")
 MAX_BITS = 32
@@ -155,8 +160,8 @@ class ScheduleProblem:
             f = _as_float_array("loss", loss, 1)
             if f.shape != (r.shape[0],):
                 raise InvalidArgument("loss", f"{r.shape[0]} values, one per round", f.shape[0])
-        if criterion not in CRITERIA:
-            raise InvalidArgument("criterion", f"one of {', '.join(CRITERIA)}", criterion)
+        if criterion not in PLAN_CRITERIA:
+            raise InvalidArgument("criterion", f"one of {', '.join(PLAN_CRITERIA)}", criterion)
         if cost not in COST_MODELS:
             raise InvalidArgument("cost", f"one of {', '.join(COST_MODELS)}", cost)
         if int(bits_min) != bits_min or not 1 <= bits_min <= MAX_BITS:
@@ -172,7 +177,11 @@ class ScheduleProblem:
             raise InvalidArgument("rho", "a contraction factor 0 < ρ ≤ 1", rho)
         if not np.isfinite(f_star) or f_star < 0:
             raise InvalidArgument("f_star", "a finite lower bound f* ≥ 0", f_star)
-        if constants is not None:  # the bound's own rule (fedquant bound refuses the same values)
+        if criterion == "final" and alpha is None:
+            raise InvalidArgument("round_weights", "the final criterion's α_t (a persistence model: "
+                                  "round_weights.final_weights)", None)
+        # the bound's own rule (fedquant bound refuses the same values)
+        if constants is not None and criterion in CRITERIA:
             validate_constants(criterion, {"L": constants.L, "lr": constants.lr, "local_steps": constants.local_steps,
                                            "mu": constants.mu})
         return ScheduleProblem(

@@ -4,6 +4,11 @@ nonconvex: α_t = 1 (every round's quantization variance counts the same in the 
 pl: α_t = ρ^{T−1−t} (round t's variance is contracted T−1−t times before the final gap). Both come from
 theory/bound.py through ``numeric``; ρ comes from the problem (given), from its constants
 (ρ = 1 − 2μc, ``numeric.contraction``), or from a fit of the loss trajectory (forecast.py).
+
+final: α_t = a·c(T−1−t), the cost at the last round of a unit of round t's quantization noise, where c(k) is
+the persistence of noise k rounds after it was added (c(0) = 1) and a the immediate cost per unit of V — both
+measured, not derived: ``fedquant validate`` injects noise in its pilot (validation/training/persistence.py),
+``fedquant schedule --persistence FAMILY:…`` takes them as a forecast-family model.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from fedquant.errors import InvalidArgument
-from fedquant.optimizer.forecast import fit_contraction
+from fedquant.optimizer.forecast import fit_contraction, trajectory
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.theory import numeric
 
@@ -31,6 +36,16 @@ def contraction(problem: ScheduleProblem) -> float:
     )
 
 
+def final_weights(persistence: str, rounds: int, scale: float = 1.0) -> np.ndarray:
+    """α_t = scale·c(T−1−t) for a persistence model ``persistence`` in the forecast families' spec language
+    ('exp:1,0.9', 'power:1,0.5', 'exp_floor:A,RHO,C', 'const:1'), normalised so that c(0) = 1."""
+    c = trajectory(persistence, rounds, name="persistence")
+    if c[0] <= 0:
+        raise InvalidArgument("persistence", "a model with c(0) > 0 (the immediate cost of a round's noise)",
+                              persistence)
+    return scale * (c / c[0])[::-1].copy()
+
+
 def round_weights(problem: ScheduleProblem) -> np.ndarray:
     """α_t for every round of the problem (shape (T,))."""
     if problem.round_weights is not None:
@@ -47,6 +62,8 @@ def bound_factor(problem: ScheduleProblem) -> float | None:
     """The factor that turns Σ_t α_t V_t into the bound's quantization term; None without constants."""
     c = problem.constants
     if not c.complete_for(problem.criterion):
+        return None
+    if problem.criterion == "final":
         return None
     if problem.criterion == "pl":
         return float(numeric.quant_factor_pl(c.L))

@@ -11,7 +11,7 @@ import numpy as np
 
 from fedquant.cli._common import check_output_file, emit_json, finite_float, parse_bits, positive_int
 from fedquant.errors import InvalidArgument
-from fedquant.theory import CRITERIA
+from fedquant.optimizer.problem import PLAN_CRITERIA
 
 HELP = "levels per round under a bit budget: the exact optimum or a calibrated baseline"
 
@@ -19,7 +19,8 @@ FLAGS = {"range_": "--range-model", "loss": "--loss-model", "rounds": "--rounds"
          "d": "--d", "budget_bits": "--budget", "bits": "--scheme", "delta": "--scheme", "s0": "--scheme",
          "q_min": "--scheme", "granularity": "--scheme", "mode": "--scheme", "psi": "--scheme", "phi": "--scheme",
          "trace": "--trace", "trace_scheme": "--trace-scheme", "trace_seed": "--trace-seed", "rho": "--rho",
-         "bits_min": "--bits-min", "bits_max": "--bits-max", "criterion": "--criterion", "cost": "--cost"}
+         "bits_min": "--bits-min", "bits_max": "--bits-max", "criterion": "--criterion", "cost": "--cost",
+         "persistence": "--persistence", "round_weights": "--persistence"}
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -42,7 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss-model", help="exp:F0,RHO | power:F0,K | exp_floor:F0,RHO,C | const:F")
     p.add_argument("--trace-scheme", help="which scheme's run of a multi-run trace (default: none)")
     p.add_argument("--trace-seed", type=int, help="which seed of a multi-run trace (default: the smallest)")
-    p.add_argument("--criterion", choices=CRITERIA, default="nonconvex")
+    p.add_argument("--criterion", choices=("auto", *PLAN_CRITERIA), default="auto",
+                   help="round weights of the objective: nonconvex (every round alike: average gradient norm), pl "
+                        "(ρ^(T−1−t): the final gap under PL), final (a measured --persistence: the final training "
+                        "loss); auto (the default) = final when --persistence is given, else nonconvex")
+    p.add_argument("--persistence", help="final criterion: how round t's noise persists to the end, as a family "
+                   "exp:1,RHO | power:1,K | exp_floor:A,RHO,C | const:1 (fedquant validate measures it: its "
+                   "plan.json 'persistence'.'spec')")
     p.add_argument("--rho", type=finite_float, help="PL contraction ρ (pl; else from --L/--lr/--local-steps/--mu "
                    "or fitted to the loss)")
     p.add_argument("--cost", choices=("fixed", "relaxed", "qsgd"), default="fixed",
@@ -74,6 +81,7 @@ def _block_sizes(text: str | None) -> list[int]:
 def build_problem(args: argparse.Namespace) -> Any:
     from fedquant.optimizer import BoundConstants, ScheduleProblem, read_trace, trajectory
     from fedquant.optimizer.bit_cost import check_budget_floor
+    from fedquant.optimizer.round_weights import final_weights
     from fedquant.optimizer.trace import sizes_beside
 
     budget = parse_bits(args.budget)
@@ -108,9 +116,28 @@ def build_problem(args: argparse.Namespace) -> Any:
         loss = trajectory(args.loss_model, args.rounds, "loss") if args.loss_model else None
         clients = args.clients
     constants = BoundConstants(L=args.L, lr=args.lr, local_steps=args.local_steps, mu=args.mu)
+    criterion = resolve_criterion(args.criterion, args.persistence)
+    alpha = None
+    if criterion == "final":
+        if args.persistence is None:
+            raise InvalidArgument("persistence", "a persistence model for the final criterion, such as exp:1,0.9",
+                                  None)
+        alpha = final_weights(args.persistence, ranges.shape[0])
+    elif args.persistence is not None:
+        raise InvalidArgument("persistence", f"only with --criterion final or auto (not {criterion})",
+                              args.persistence)
     return check_budget_floor(ScheduleProblem.create(
-        range_=ranges, loss=loss, clients=clients, block_sizes=sizes, budget_bits=budget, criterion=args.criterion,
-        cost=args.cost, bits_min=args.bits_min, bits_max=args.bits_max, rho=args.rho, constants=constants))
+        range_=ranges, loss=loss, clients=clients, block_sizes=sizes, budget_bits=budget, criterion=criterion,
+        cost=args.cost, bits_min=args.bits_min, bits_max=args.bits_max, rho=args.rho, constants=constants,
+        round_weights=alpha))
+
+
+def resolve_criterion(criterion: str, persistence: str | None) -> str:
+    """auto: the final criterion when a persistence model is given (the final loss is what it measures), else
+    nonconvex (every round alike)."""
+    if criterion != "auto":
+        return criterion
+    return "final" if persistence is not None else "nonconvex"
 
 
 def _spark(values: np.ndarray, width: int = 60) -> str:

@@ -78,6 +78,12 @@ CASES: list[tuple[str, list[str], str]] = [
     ("bound unknown flag", [*BOUND, "--sigma", "1"], "--sigma"),
     # ---- schedule: budget, problem, schemes, models, traces, plot
     ("schedule budget zero", with_flag(SCHEDULE, "--budget", "0"), "--budget"),
+    ("schedule persistence family", with_flag(SCHEDULE, "--persistence", "cubic:1"), "--persistence"),
+    ("schedule persistence rho", with_flag(SCHEDULE, "--persistence", "exp:1,2"), "--persistence"),
+    ("schedule persistence zero", with_flag(SCHEDULE, "--persistence", "const:0"), "--persistence"),
+    ("schedule final without persistence", with_flag(SCHEDULE, "--criterion", "final"), "--persistence"),
+    ("schedule persistence not final", [*with_flag(SCHEDULE, "--criterion", "pl"), "--rho", "0.9", "--persistence",
+                                        "exp:1,0.5"], "--persistence"),
     ("schedule budget negative", with_flag(SCHEDULE, "--budget", "-5"), "--budget"),
     ("schedule budget nan", with_flag(SCHEDULE, "--budget", "nan"), "--budget"),
     ("schedule budget inf", with_flag(SCHEDULE, "--budget", "inf"), "--budget"),

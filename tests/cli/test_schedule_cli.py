@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 
 import pytest
@@ -121,3 +122,16 @@ def test_trace_with_missing_columns(capsys, tmp_path):
     code, out, err = run(capsys, "--scheme", "optimal", "--trace", str(trace), "--clients", "2", "--d", "10",
                          "--budget", "1kb")
     assert code == 2 and out == "" and "--trace" in err and "range" in err and len(err.splitlines()) == 1
+
+
+def test_persistence_model_makes_the_final_criterion(capsys):
+    # auto with a persistence model is the final criterion: a round's weight is how much of its noise is left at the
+    # end, so with noise forgotten quickly (c(k) = 0.5^k) the optimum ascends even though ranges shrink
+    code, out, err = run(capsys, "--scheme", "optimal", "--persistence", "exp:1,0.5", *BASE, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["criterion"] == "final"
+    levels = [r["levels"] for r in data["rounds"]]
+    assert levels[-1] > levels[0] and all(a <= b for a, b in itertools.pairwise(levels))
+    code, out, err = run(capsys, "--scheme", "optimal", *BASE, "--format", "json")
+    assert code == 0 and json.loads(out)["criterion"] == "nonconvex"  # auto without one: every round alike
