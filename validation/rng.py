@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 #: stream names; the index is part of the key, so streams never share numbers
-STREAMS = ("data", "partition", "init", "batches", "quantize", "sample", "downlink", "estimate", "probe")
+STREAMS = ("data", "partition", "init", "batches", "quantize", "sample", "downlink", "estimate", "probe", "persistence")
 
 
 def _entropy(seed: int, round_: int, client: int, stream: str) -> list[int]:

@@ -11,7 +11,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from fedquant.errors import InvalidArgument
-from fedquant.theory import CRITERIA
+from fedquant.optimizer.problem import PLAN_CRITERIA
+
+#: what --criterion accepts: auto, or a criterion the planner knows
+CRITERIA = ("auto", *PLAN_CRITERIA)
 
 DEFAULT_SCHEMES = ("none", "fixed:8", "adaquantfl", "dadaquant", "feddq", "feddq-loss", "optimal", "optimal-online")
 BLOCKS = ("model", "tensor")
@@ -39,7 +42,7 @@ class ExperimentConfig:
     blocks: str = "model"
     schemes: tuple[str, ...] = DEFAULT_SCHEMES
     budget: str = "auto"  # "auto" (what fixed:4 spends), "fixed:B" (what B bits per coordinate spend), or bits
-    criterion: str = "nonconvex"
+    criterion: str = "auto"  # auto: the criterion of the metric the report compares (criterion.py)
     target_accuracy: float | None = None  # default: 95 % of the unquantized run's final accuracy, per seed
     seeds: tuple[int, ...] = (0, 1, 2)
     engine: str = "vectorized"

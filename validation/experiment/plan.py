@@ -26,6 +26,7 @@ from fedquant.optimizer.schemes.record import Knob
 from fedquant.theory.ranges import block_range_rms
 from fedquant.theory.wire import FLOAT_BITS, levels_for_width
 from fedquant.validation.experiment.config import budget_bits_per_coordinate
+from fedquant.validation.experiment.criterion import Criterion
 from fedquant.validation.experiment.seed_setup import SeedSetup
 from fedquant.validation.training.fedavg import RunOutput
 
@@ -55,8 +56,8 @@ def _extend(values: np.ndarray, rounds: int, name: str) -> tuple[np.ndarray, str
     return out, f.describe()
 
 
-def planning_problem(setup: SeedSetup, pilot: RunOutput | None, budget: float | None) -> tuple[
-        ScheduleProblem, dict[str, str]]:
+def planning_problem(setup: SeedSetup, pilot: RunOutput | None, budget: float | None,
+                     criterion: Criterion | None = None) -> tuple[ScheduleProblem, dict[str, str]]:
     cfg = setup.config
     T, m = cfg.rounds, setup.spec.per_round
     if cfg.trace:
@@ -83,7 +84,8 @@ def planning_problem(setup: SeedSetup, pilot: RunOutput | None, budget: float | 
         clients=m,
         block_sizes=setup.block_sizes,
         budget_bits=budget,
-        criterion=cfg.criterion,
+        criterion=criterion.name if criterion is not None else "nonconvex",
+        round_weights=None if criterion is None else criterion.round_weights,
         cost=cost_model(cfg.quantizer),
     )
     return problem, forecasts
@@ -108,10 +110,11 @@ def budget_of(setup: SeedSetup) -> float:
     return fixed_budget(setup, width) if width is not None else float(setup.config.budget)
 
 
-def make_plan(setup: SeedSetup, pilot: RunOutput | None) -> Plan:
+def make_plan(setup: SeedSetup, pilot: RunOutput | None, criterion: Criterion | None = None) -> Plan:
+    """The plan on ``criterion`` (the resolved one, criterion.py; None: nonconvex)."""
     cfg = setup.config
     budget = budget_of(setup)
-    free, forecasts = planning_problem(setup, pilot, None)
+    free, forecasts = planning_problem(setup, pilot, None, criterion)
     bounded = free.with_budget(budget)
     rules: dict[str, LevelRule] = {}
     schedules: dict[str, Schedule] = {}

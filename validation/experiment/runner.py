@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ from fedquant.errors import InvalidArgument
 from fedquant.files import dumps, probe_writable, write_atomic
 from fedquant.optimizer import ScheduleProblem, read_trace
 from fedquant.optimizer.bit_cost import check_budget_floor, cost_model
+from fedquant.optimizer.objective import objective
 from fedquant.run_folder import FORMAT, config_file, plan_file, read_json, run_file, seed_folder
+from fedquant.validation.experiment import criterion
 from fedquant.validation.experiment.config import ExperimentConfig
 from fedquant.validation.experiment.estimated_constants import estimate_constants
 from fedquant.validation.experiment.plan import Plan, budget_of, make_plan
@@ -141,15 +144,21 @@ def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None
         setup = set_up_seed(config, seed)
         todo = seed_jobs(config, out, seed)
         pilot = None
+        keep = sorted({0, config.pilot // 2, config.pilot - 1})  # the iterates the constants are estimated at
         if not config.trace or "none" in todo:
-            keep = sorted({0, config.pilot // 2, config.pilot - 1})
-            pilot = fedavg.run_fedavg(setup.federation, scheme="none", rule=None, context=None, keep_iterates=keep,
+            # every iterate when the criterion may need them (the persistence probes, criterion.py)
+            kept = range(config.pilot) if config.criterion in ("auto", "final") else keep
+            pilot = fedavg.run_fedavg(setup.federation, scheme="none", rule=None, context=None, keep_iterates=kept,
                                       rounds=config.pilot)
-        plan = make_plan(setup, None if config.trace else pilot)
-        iterates = [pilot.iterates[k] for k in sorted(pilot.iterates)] if pilot else [setup.w0]
+        chosen = criterion.resolve(setup, pilot, budget_of(setup))
+        plan = make_plan(setup, None if config.trace else pilot, chosen)
+        iterates = [pilot.iterates[k] for k in keep] if pilot else [setup.w0]
         constants = estimate_constants(setup.objective, iterates, setup.partition.client_indices, config.batch_size,
                                        seed)
         record = plan_record(setup, plan, constants.to_json())
+        record["criterion"] = chosen.to_json(config.rounds)
+        if chosen.name == "final" and chosen.measured is not None:
+            record["predicted_sd"] = predicted_spread(plan, chosen.measured.variance_weights(config.rounds))
         write_atomic(plan_file(out, seed), dumps(record))
         def run_rule(scheme: str, rule: Any) -> fedavg.RunOutput:
             return fedavg.run_fedavg(setup.federation, scheme=scheme, rule=rule, context=plan.context)
@@ -170,6 +179,12 @@ def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None
             if on_run is not None:
                 on_run(scheme, seed, payload["seconds"])
         return record
+
+
+def predicted_spread(plan: Plan, variance_weights: np.ndarray) -> dict[str, float]:
+    """sd(s) = (Σ_t β_t V_t(s))^½ per scheme on the plan's schedules: the spread its noise adds to the final loss."""
+    problem = replace(plan.problem, round_weights=variance_weights)
+    return {s: float(np.sqrt(objective(problem, sch.levels))) for s, sch in plan.schedules.items()}
 
 
 def plan_record(setup: SeedSetup, plan: Plan, constants: dict[str, float]) -> dict[str, Any]:

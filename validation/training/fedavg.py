@@ -29,7 +29,7 @@ aggregate at a fixed width (FedAQ-style), applied by server and clients alike.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,8 +111,12 @@ class Federation:
 
 
 def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context: Context | None,
-               keep_iterates: Sequence[int] = (), rounds: int | None = None) -> RunOutput:
-    """Run ``rounds`` (default spec.rounds) rounds of FedAvg; ``rule`` None is the unquantized reference."""
+               keep_iterates: Sequence[int] = (), rounds: int | None = None,
+               inject: Mapping[int, torch.Tensor] | None = None) -> RunOutput:
+    """Run ``rounds`` (default spec.rounds) rounds of FedAvg; ``rule`` None is the unquantized reference.
+
+    ``inject`` maps a round t to a vector added to w_{t+1} of the unquantized reference (the persistence
+    probes, persistence.py)."""
     spec, objective, seed = fed.spec, fed.objective, fed.seed
     T = spec.rounds if rounds is None else rounds
     block_sizes = fed.block_sizes
@@ -155,7 +159,7 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
         p_t = torch.from_numpy(p.astype(np.float32))
         exact = w + (p_t[:, None] * updates).sum(dim=0)
         if rule is None:
-            w_next = exact
+            w_next = exact if inject is None or t not in inject else exact + inject[t]
             row.update(_unquantized_round(fed, len(chosen)))
             uplinks = None
         else:

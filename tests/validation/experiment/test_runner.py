@@ -103,7 +103,7 @@ def test_summary(baseline: tuple[Path, dict]) -> None:
     assert summary == json.loads(json.dumps(returned))
     assert {"config", "schemes", "checks"} <= set(summary)
     assert summary["config"] == TINY.to_json()
-    assert set(summary["checks"]) == {"quant_error", "one_step", "bound", "ranking"}
+    assert set(summary["checks"]) == {"quant_error", "one_step", "bound", "ranking", "prediction"}
     for name, check in summary["checks"].items():
         assert {"predicted", "measured", "tolerance", "holds"} <= set(check), name
         assert check["holds"] in (True, False, None)
