@@ -15,7 +15,7 @@ from fedquant.cli import main
 
 TINY = ["--dataset", "digits", "--model", "logreg", "--clients", "4", "--rounds", "4", "--seeds", "0",
         "--schemes", "none,fixed:4,feddq", "--no-progress"]
-CHECKS = ("quant_error", "one_step", "bound", "ranking")
+CHECKS = ("quant_error", "one_step", "bound", "ranking", "prediction")
 FILES = ("rounds.csv", "clients.csv", "summary.json", "report.md", "accuracy_vs_bits.png", "levels.png",
          "range.png", "predicted_vs_measured.png")
 
@@ -51,10 +51,10 @@ def test_tiny_run_prints_summary_and_checks(capsys: pytest.CaptureFixture, tmp_p
     for row in lines[header + 1:header + 4]:
         assert all(row[e - 1] != " " and (e == len(row) or row[e:e + 2] == "  ") for e in ends), row
     assert lines[header + 4] == ""
-    assert lines[header + 5].startswith("budget: auto = what fixed:4 would spend, ")
+    assert lines[header + 5].startswith("budget: fixed:1.5 = what 1.5 bits per coordinate would spend, ")  # the demo
     assert "feddq" in lines[header + 6] and "as given: none (unquantized), fixed:4" in lines[header + 6]
     start = lines.index("checks (predicted vs measured):")
-    assert [line.split()[0] for line in lines[start + 1:start + 5]] == list(CHECKS)
+    assert [line.split()[0] for line in lines[start + 1:start + 6]] == list(CHECKS)
     assert all(line.split()[1] in ("holds", "FAILS", "n/a") for line in lines[start + 1:start + 5])
     assert len({line.index(line.split()[1]) for line in lines[start + 1:start + 5]}) == 1  # one column
     assert all(re.match(r"^\S+\s{2,}\S+\s{2,}\S", line) for line in lines[start + 1:start + 5])

@@ -255,3 +255,45 @@ def check_ranking(predicted: dict[str, float], measured: dict[str, float]) -> di
             "holds": bool(tau > 0), "kendall_tau": float(tau), "p_value": float(pvalue),
             "predicted_objective": {s: float(predicted[s]) for s in names},
             "final_loss": {s: float(measured[s]) for s in names}}
+
+
+def check_prediction(predicted: dict[str, list[float]], spread: dict[str, list[float]] | None,
+                     verdicts: list[dict[str, Any]], z: float = 1.96, all_tie: bool = False) -> dict[str, Any]:
+    """The toolkit's prediction, made before training, against the paired verdicts measured after it.
+
+    Predicted: the winner w, the scheme of least mean predicted objective J̄ (the criterion's; in loss units
+    under ``final``), and — when the criterion is ``final``, whose J and spread sd are in loss units — the
+    schemes expected to tie with it: |J̄_s − J̄_w| < z·SE, SE = (mean over seeds of (sd_s² + sd_w²)/n)^½, the
+    standard error of a paired mean difference that the schedules' own noise predicts (persistence.py).
+    With ``all_tie`` (the pilot's injected noise cost nothing measurable) every scheme is predicted to tie.
+    The check holds when w is measured best or tied with the best (95 % paired interval) and every predicted
+    tie is measured tied with the best.
+    """
+    names = [s for s in predicted if predicted[s] and all(v is not None for v in predicted[s])]
+    measured = {v["scheme"]: v["verdict"] for v in verdicts if v["scheme"] in names}
+    names = [s for s in names if s in measured]
+    tolerance = (f"the predicted winner measured best or tied with it (95% paired interval); ties predicted at "
+                 f"|ΔJ| < {z:g}·SE")
+    if len(names) < 2:
+        return {"predicted": None, "measured": None, "tolerance": tolerance, "holds": None,
+                "note": "fewer than two schemes at equal budget"}
+    mean_j = {s: float(np.mean(predicted[s])) for s in names}
+    winner = min(names, key=lambda s: mean_j[s])
+    ties: list[str] | None = None
+    if all_tie:
+        ties = [s for s in names if s != winner]
+    elif spread is not None and all(s in spread for s in names):
+        n = len(predicted[winner])
+        ties = []
+        for s in names:
+            if s == winner:
+                continue
+            se = math.sqrt(float(np.mean(np.square(spread[s]) + np.square(spread[winner]))) / n)
+            if abs(mean_j[s] - mean_j[winner]) < z * se:
+                ties.append(s)
+    good = ("best", "tied")
+    misses = [] if measured[winner] in good else [f"predicted winner {winner} measured {measured[winner]}"]
+    misses += [f"predicted tie {s} measured {measured[s]}" for s in (ties or []) if measured[s] not in good]
+    return {"predicted": winner, "predicted_ties": ties, "measured": measured, "tolerance": tolerance,
+            "holds": not misses,
+            "misses": misses, "predicted_objective": mean_j}

@@ -21,6 +21,7 @@ from fedquant.validation.report.checks import (
     bound_for_run,
     check_bound,
     check_one_step,
+    check_prediction,
     check_quant_error,
     check_ranking,
 )
@@ -137,10 +138,13 @@ def summarize(config: ExperimentConfig, plans: dict[int, Any], runs: dict[tuple[
     }
     verdicts = paired_verdicts(config, runs)
     checks["ranking"] = ranking_in_context(checks["ranking"], verdicts, config.adaptive())
+    checks["prediction"] = prediction_in_context(config, plans, verdicts)
+    used = {str(k): plans[k].get("criterion", {"name": "nonconvex", "asked": config.criterion, "reason": "as given"})
+            for k in config.seeds}
     return {"config": config.to_json(), "targets": {str(s): t for s, t in targets.items()},
             "budget_bits": {str(s): plans[s]["budget_bits"] for s in config.seeds},
             "schemes": schemes, "checks": checks, "verdicts": verdicts, "runs": per_run,
-            "constants": {str(s): plans[s]["constants"] for s in config.seeds}}
+            "constants": {str(s): plans[s]["constants"] for s in config.seeds}, "criterion": used}
 
 
 def paired_verdicts(config: ExperimentConfig, runs: dict[tuple[str, int], Any]) -> dict[str, Any]:
@@ -160,8 +164,9 @@ def paired_verdicts(config: ExperimentConfig, runs: dict[tuple[str, int], Any]) 
 
 
 def ranking_in_context(ranking: dict[str, Any], verdicts: dict[str, Any], calibrated: list[str]) -> dict[str, Any]:
-    """The ranking check says n/a, with the reason, where the data cannot rank: quantization not limiting,
-    or every calibrated scheme tied with the best within the 95 % interval. Kendall τ stays as a statistic."""
+    """Kendall τ between the predicted objectives and the final losses is a statistic, not a verdict (the
+    prediction check is the verdict): the note says what the data can rank — nothing when quantization is not
+    limiting, or when every calibrated scheme is tied with the best within the 95 % interval."""
     if ranking.get("predicted") is None:
         return ranking
     quant = verdicts.get("quantization")
@@ -173,7 +178,77 @@ def ranking_in_context(ranking: dict[str, Any], verdicts: dict[str, Any], calibr
         return {**ranking, "holds": None,
                 "note": f"tied: every calibrated scheme is within the 95% interval of the best ({best}) over "
                         f"{verdicts['seeds']} seeds"}
-    return ranking
+    return {**ranking, "holds": None,
+            "note": f"predicted best {ranking['predicted'][0]}, measured best {ranking['measured'][0]}: a statistic, "
+                    "the prediction check is the verdict"}
+
+
+def prediction_in_context(config: ExperimentConfig, plans: dict[int, Any], verdicts: dict[str, Any]) -> dict[str, Any]:
+    """The prediction check (checks.check_prediction) on the calibrated schemes; n/a where quantization is not
+    limiting or helps (then no cost model can order the schedules)."""
+    calibrated = config.adaptive()
+    predicted = {s: [plans[k]["predicted_objective"].get(s) for k in config.seeds] for s in calibrated}
+    have_sd = all("predicted_sd" in plans[k] for k in config.seeds)
+    spread = {s: [plans[k]["predicted_sd"][s] for k in config.seeds] for s in calibrated} if have_sd else None
+    # the pilot's injected noise cost nothing measurable on every seed: the toolkit predicts that schedules tie
+    unresolved = all("fit" not in plans[k].get("criterion", {}).get("persistence", {"fit": None})
+                     for k in config.seeds)
+    out = check_prediction(predicted, spread, [v for v in verdicts["against_best"] if v["scheme"] in calibrated],
+                           all_tie=unresolved)
+    if unresolved:
+        out["ties_note"] = "every scheme predicted to tie: the noise injected into the pilot cost nothing measurable"
+    criteria = sorted({plans[k].get("criterion", {}).get("name", "nonconvex") for k in config.seeds})
+    out["criterion"] = ", ".join(criteria)
+    if spread is None and not unresolved and out.get("holds") is not None:
+        out["ties_note"] = "ties not predicted: the criterion's objective has no loss units (final does)"
+    quant = verdicts.get("quantization")
+    if out.get("holds") is not None and quant is not None and not quant["limiting"]:
+        all_tied = out.get("predicted_ties") is not None and len(out["predicted_ties"]) == len(out["measured"]) - 1
+        if not (all_tied and out["holds"]):  # a predicted all-way tie is exactly what "not limiting" measures
+            out = {**out, "holds": None, "note": quant["line"]}
+    return out
+
+
+def criterion_line(summary: dict[str, Any]) -> str:
+    """Which criterion the schedules were planned on, on how many seeds, and why."""
+    used = summary.get("criterion") or {}
+    if not used:
+        return ""
+    by_name: dict[str, list[str]] = {}
+    for seed, c in used.items():
+        by_name.setdefault(c["name"], []).append(seed)
+    first = next(iter(used.values()))
+    parts = [f"{name} on seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}" for name, seeds in by_name.items()]
+    reasons = sorted({c["reason"] for c in used.values()}, key=len)
+    return f"criterion: {'; '.join(parts)} (asked: {first['asked']}) — {reasons[0]}"
+
+
+def answer_line(summary: dict[str, Any]) -> str:
+    """The answer to "which schedule at this budget, what does it save, how sure": the best calibrated scheme,
+    its bits against the unquantized run, its cost against it, and the schemes the data cannot tell from it."""
+    v = summary.get("verdicts") or {}
+    calibrated = [c for c in v.get("against_best", []) if c.get("equal_bits")]
+    if not calibrated:
+        return ""
+    best = calibrated[0]["reference"]
+    tied = [c["scheme"] for c in calibrated if c["verdict"] == "tied"]
+    schemes = summary["schemes"]
+    out = f"answer: at this budget use {best}"
+    if "none" in schemes and schemes["none"]["total_bits"]:
+        share = schemes[best]["total_bits"] / schemes["none"]["total_bits"]
+        out += f" — {100 * share:.1f}% of the unquantized run's bits (saves {100 * (1 - share):.1f}%)"
+    quant = v.get("quantization")
+    if quant is not None:
+        cost = next((c for c in quant["against_none"] if c["scheme"] == best), None)
+        if cost is not None and cost["ci_low"] is not None:
+            out += (f", final loss {cost['mean_difference']:+.4f} vs none [{cost['ci_low']:+.4f}, "
+                    f"{cost['ci_high']:+.4f}]")
+    n = v.get("seeds", 0)
+    if tied:
+        out += f"; tied with {', '.join(tied)} within the 95% interval over {n} seeds (any of them will do)"
+    elif len(calibrated) > 1:
+        out += f"; better than every other calibrated scheme at 95% over {n} seeds"
+    return out
 
 
 def verdicts_table(summary: dict[str, Any]) -> str:
@@ -194,6 +269,9 @@ def verdicts_table(summary: dict[str, Any]) -> str:
                  "and batches); schemes 'as given' spend their own bits")
     if v["quantization"] is not None:
         lines.append(v["quantization"]["line"])
+    answer = answer_line(summary)
+    if answer:
+        lines.append(answer)
     return "\n".join(lines)
 
 
@@ -297,13 +375,22 @@ def checks_table(summary: dict[str, Any]) -> str:
                 if sharp["unresolved"]:
                     n = sharp["unresolved"]
                     desc += f" ({n} run{'s' if n != 1 else ''} too noisy to resolve)"
+        elif name == "prediction" and c.get("predicted") is not None:
+            ties = c.get("predicted_ties")
+            tie_text = (c["ties_note"] if c.get("ties_note") else
+                        f"predicted ties {', '.join(ties)}" if ties else "no tie predicted")
+            desc = (f"criterion {c['criterion']}: predicted best {c['predicted']} (measured "
+                    f"{c['measured'][c['predicted']]}); {tie_text}")
+            if c.get("misses"):
+                desc += "; misses: " + "; ".join(c["misses"])
+            if c.get("holds") is None and c.get("note"):
+                desc = f"{c['note']} ({desc})"
         elif name == "bound":
             desc = (f"bound {_n(pred)} vs mean ‖∇f‖² {_n(meas)}" if c.get("applies") else c.get("note", ""))
         elif name == "ranking" and pred is not None:
-            desc = f"Kendall τ = {c['kendall_tau']:+.3f} (p = {c['p_value']:.3g}); predicted best {pred[0]}, " \
-                   f"measured best {meas[0]}"
-            if c.get("holds") is None and c.get("note"):
-                desc = f"{c['note']} (Kendall τ = {c['kendall_tau']:+.3f}, not a verdict)"
+            desc = (f"{c['note']} (Kendall τ = {c['kendall_tau']:+.3f}, p = {c['p_value']:.3g})" if c.get("note") else
+                    f"Kendall τ = {c['kendall_tau']:+.3f} (p = {c['p_value']:.3g}); predicted best {pred[0]}, "
+                    f"measured best {meas[0]}")
         else:
             desc = c.get("note", "")
         rows.append([name, holds, desc])
@@ -326,6 +413,7 @@ def report_markdown(config: ExperimentConfig, plans: dict[int, Any], summary: di
         f"Pilot: the first {p0['pilot_rounds']} unquantized rounds of each seed ({p0['pilot_bits'] / 1e6:.3g} Mbit at "
         f"float32), extrapolated by {', '.join(f'{k}: {v}' for k, v in p0['forecasts'].items())}.", "",
         "## Results (mean over seeds)", "", "```", summary_table(summary), "```", "",
+        criterion_line(summary), "",
         "## Checks: predicted vs measured", "", "```", checks_table(summary), "```", "",
         "## Verdicts: each scheme against the best, paired by seed", "", "```", verdicts_table(summary), "```", "",
         "## What quantization cost against `none`, per run", "",

@@ -1,4 +1,4 @@
-"""The four checks (validation/report/checks.py) on constructed inputs whose verdict is known in advance."""
+"""The checks (validation/report/checks.py) on constructed inputs whose verdict is known in advance."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fedquant.validation.report.checks import (
     bound_for_run,
     check_bound,
     check_one_step,
+    check_prediction,
     check_quant_error,
     check_ranking,
 )
@@ -425,3 +426,41 @@ def test_ranking_with_every_prediction_equal_is_not_applicable() -> None:
     res = check_ranking({"a": 0.1, "b": 0.2, "c": 0.3}, {"a": 0.3, "b": 0.3, "c": 0.3})
     assert res["holds"] is None
     json_safe(res)
+
+
+def _verdicts(**kv: str) -> list[dict]:
+    return [{"scheme": s, "verdict": v} for s, v in kv.items()]
+
+
+def test_prediction_holds_when_the_predicted_winner_is_best_or_tied():
+    pred = {"a": [1.0, 1.1], "b": [2.0, 2.2], "c": [5.0, 5.5]}
+    out = check_prediction(pred, None, _verdicts(a="tied", b="best", c="worse"))
+    assert out["predicted"] == "a" and out["holds"] is True and out["predicted_ties"] is None
+    out = check_prediction(pred, None, _verdicts(a="worse", b="best", c="tied"))
+    assert out["holds"] is False and out["misses"] == ["predicted winner a measured worse"]
+
+
+def test_prediction_ties_come_from_the_predicted_spread():
+    # J̄_b − J̄_a = 0.01; SE = sqrt(mean(sd_a² + sd_b²)/n) = sqrt(2·0.01²/2) = 0.01: a tie at z = 1.96 (|Δ| < 0.0196)
+    pred = {"a": [0.10, 0.10], "b": [0.11, 0.11], "c": [0.30, 0.30]}
+    spread = {"a": [0.01, 0.01], "b": [0.01, 0.01], "c": [0.01, 0.01]}
+    out = check_prediction(pred, spread, _verdicts(a="best", b="tied", c="worse"))
+    assert out["predicted_ties"] == ["b"] and out["holds"] is True
+    out = check_prediction(pred, spread, _verdicts(a="best", b="worse", c="worse"))
+    assert out["holds"] is False and out["misses"] == ["predicted tie b measured worse"]
+    # a smaller spread makes the same difference resolvable: no tie predicted, and b measured worse is no miss
+    tight = {k: [1e-4, 1e-4] for k in spread}
+    out = check_prediction(pred, tight, _verdicts(a="best", b="worse", c="worse"))
+    assert out["predicted_ties"] == [] and out["holds"] is True
+
+
+def test_prediction_needs_two_schemes():
+    assert check_prediction({"a": [1.0]}, None, _verdicts(a="best"))["holds"] is None
+
+
+def test_an_unmeasurable_injected_cost_predicts_that_every_scheme_ties():
+    pred = {"a": [0.10, 0.10], "b": [0.50, 0.50], "c": [0.30, 0.30]}
+    out = check_prediction(pred, None, _verdicts(a="tied", b="best", c="tied"), all_tie=True)
+    assert out["predicted_ties"] == ["b", "c"] and out["holds"] is True
+    out = check_prediction(pred, None, _verdicts(a="best", b="worse", c="tied"), all_tie=True)
+    assert out["holds"] is False and out["misses"] == ["predicted tie b measured worse"]

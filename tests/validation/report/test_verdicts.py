@@ -73,4 +73,6 @@ def test_ranking_in_context() -> None:
     assert ranking_in_context(RANKING, tied, ["a", "b", "c"])["holds"] is None  # the best itself counts as tied
     differ = {"quantization": {"limiting": True, "line": ""}, "seeds": 3, "against_best": [
         {"scheme": "a", "reference": "c", "verdict": "worse"}, {"scheme": "b", "reference": "c", "verdict": "tied"}]}
-    assert ranking_in_context(RANKING, differ, ["a", "b"])["holds"] is False  # schemes differ: the check stands
+    # schemes differ: Kendall τ is reported as a statistic, the prediction check is the verdict
+    out = ranking_in_context(RANKING, differ, ["a", "b"])
+    assert out["holds"] is None and "statistic" in out["note"] and out["kendall_tau"] == -1.0
