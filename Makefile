@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	rm -rf runs/demo runs/stress
+	rm -rf runs/demo runs/tie
 	$(BIN)/fedquant validate --out runs/demo
-	$(BIN)/fedquant validate --preset stress --out runs/stress
+	$(BIN)/fedquant validate --preset tie --out runs/tie
 
 test: lint pytest notebooks wheel-check
 
