@@ -12,12 +12,15 @@ is online. Under the nonconvex criterion it descends as the loss falls. Calibrat
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from fedquant.errors import InvalidArgument
+from fedquant.optimizer.problem import ScheduleProblem
+from fedquant.optimizer.round_weights import round_weights
 from fedquant.optimizer.schemes.level_rule import Context, LevelRule, Observation
-from fedquant.optimizer.schemes.record import Scheme, initial_level_knob
+from fedquant.optimizer.schemes.record import Knob, Scheme, initial_level_knob
 from fedquant.theory.wire import levels_for_width, width_for_levels
 
 
@@ -44,9 +47,18 @@ def feddq_loss(s0: float) -> LevelRule:
     return LevelRule("feddq-loss", init, update, {"s0": float(s0)})
 
 
+def s0_knob(problem: ScheduleProblem) -> Knob:
+    """initial_level_knob, its frugal end lowered by sqrt(max_t α_t/α_0): the rule scales s_0 by sqrt(α_t/α_0),
+    which a measured final criterion can make large (round 0's noise nearly forgotten by the end)."""
+    base = initial_level_knob(feddq_loss, problem)
+    alpha = round_weights(problem)
+    spread = math.sqrt(float(alpha.max()) / float(alpha[0])) if alpha[0] > 0 else 1.0
+    return replace(base, lo=base.lo / max(1.0, spread))
+
+
 SCHEME = Scheme(
     name="feddq-loss", summary="the loss-based descending rule: s_t ∝ sqrt(α_t (F_t − f*))",
     params=("s0",), knob="s0", probe=1.0, rule=lambda p: feddq_loss(float(p["s0"])),
-    knob_of=lambda p, problem: initial_level_knob(feddq_loss, problem),
+    knob_of=lambda p, problem: s0_knob(problem),
     needs="feddq-loss:s0=X or a budget to calibrate s0 to",
 )

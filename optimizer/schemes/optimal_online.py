@@ -49,13 +49,16 @@ def range_trend(history: list[np.ndarray], rounds: np.ndarray) -> np.ndarray:
 
 
 def scenario_ranges(history: list[np.ndarray], horizon: int, scenarios: int = MAX_SCENARIOS) -> np.ndarray:
-    """Ranges of the next ``horizon`` rounds as (horizon, J, N, K) scenarios m(u)·R_τ/m(τ), τ the last J rounds.
+    """Ranges of the next ``horizon`` rounds as (horizon, J, N, K) scenarios m(u)·R_τ/m(τ), τ the last J rounds
+    (one scenario, the last round held flat, before MIN_HISTORY rounds).
 
     A round whose fitted mean is 0 (or that observed only zero ranges) contributes its observed ranges as
-    they are; the scenarios of a round are equally likely.
+    they are; the scenarios of a round are equally likely. Identical shapes (a smooth trajectory the trend
+    fits) are one scenario, so the plan stays the exact marginal allocation of a deterministic problem.
     """
     last = history[-1]
-    J = max(1, min(scenarios, len(history)))
+    # before MIN_HISTORY rounds there is no trend to measure shapes against: the last round, held flat
+    J = 1 if len(history) < MIN_HISTORY else max(1, min(scenarios, len(history)))
     if horizon <= 0:
         return np.zeros((0, J, *last.shape))
     seen = np.arange(len(history) - J, len(history), dtype=np.float64)
@@ -64,6 +67,8 @@ def scenario_ranges(history: list[np.ndarray], horizon: int, scenarios: int = MA
     m_future = range_trend(history, future)
     recent = np.stack(history[-J:])  # (J, N, K)
     shapes = np.where(m_seen[:, None, None] > 0, recent / np.where(m_seen > 0, m_seen, 1.0)[:, None, None], 0.0)
+    if np.allclose(shapes, shapes[-1:], rtol=1e-9, atol=0.0):  # one shape (a smooth trajectory): one scenario
+        shapes, recent, m_seen = shapes[-1:], recent[-1:], m_seen[-1:]
     scaled = m_future[:, None, None, None] * shapes[None]
     flat_trend = m_seen[:, None, None] <= 0
     return np.where(flat_trend[None], recent[None], scaled)

@@ -49,13 +49,15 @@ def test_online_gives_a_large_realised_range_more_bits_than_a_small_one():
 def test_scenarios_keep_the_shape_of_recent_rounds_around_the_fitted_trend():
     hist = [np.array([[1.0, 2.0]]) * (0.9 ** t) for t in range(6)]
     sc = scenario_ranges(hist, horizon=4, scenarios=3)
-    assert sc.shape == (4, 3, 1, 2)
-    # an exact geometric history: the trend fits it, so every scenario is the geometric continuation
+    # an exact geometric history: the trend fits it, every shape is the same, so one scenario: the continuation
+    assert sc.shape == (4, 1, 1, 2)
     expected = np.array([[1.0, 2.0]]) * 0.9 ** np.arange(6, 10)[:, None, None]
-    np.testing.assert_allclose(sc, np.broadcast_to(expected[:, None], sc.shape), rtol=1e-6)
+    np.testing.assert_allclose(sc[:, 0], expected, rtol=1e-6)
     short = scenario_ranges(hist[:MIN_HISTORY - 1], horizon=2)
-    assert short.shape == (2, MIN_HISTORY - 1, 1, 2)  # before MIN_HISTORY: the observed rounds, held flat
-    np.testing.assert_allclose(short[0], np.stack(hist[:MIN_HISTORY - 1]) * (np.mean(hist[1]) / np.mean(hist[1])))
+    assert short.shape == (2, 1, 1, 2)  # before MIN_HISTORY: the last observed round, held flat
+    np.testing.assert_array_equal(short[:, 0], np.stack([hist[MIN_HISTORY - 2]] * 2))
+    noisy = [h * f for h, f in zip(hist, (1.0, 1.3, 0.8, 1.1, 0.9, 1.2), strict=True)]
+    assert scenario_ranges(noisy, horizon=4, scenarios=3).shape == (4, 3, 1, 2)  # scattered shapes: J scenarios
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -46,6 +46,8 @@ from fedquant.validation.training.curvature import error_draw
 
 #: antithetic pairs of injected noise (each pair costs two pilot runs)
 PROBES = 3
+#: the smallest round weight relative to the largest (far below what PROBES pairs resolve)
+FLOOR = 1e-6
 #: the round the noise is injected at (the first: every later pilot round measures one more lag)
 INJECT_ROUND = 0
 
@@ -76,10 +78,12 @@ class Persistence:
         return c / c0 if c0 > 0 else c
 
     def round_weights(self, rounds: int) -> np.ndarray:
-        """α_t = a(t)·c(T − 1 − t) for t = 0..T−1."""
+        """α_t = a(t)·c(T − 1 − t) for t = 0..T−1, at least FLOOR·max α (no round's noise is free: the probes
+        resolve nothing that small, and a zero weight would leave a rule's α_t/α_0 undefined)."""
         assert self.cost_fit is not None
         t = np.arange(rounds, dtype=np.float64)
-        return self.cost_fit.predict(t) * self.persistence(rounds - 1.0 - t)
+        alpha = self.cost_fit.predict(t) * self.persistence(rounds - 1.0 - t)
+        return np.maximum(alpha, FLOOR * float(alpha.max()))
 
     def variance_weights(self, rounds: int) -> np.ndarray:
         """β_t: the variance round t's noise adds to the final loss per unit of V, from the first-order part
