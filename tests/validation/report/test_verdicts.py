@@ -1,4 +1,5 @@
-"""Paired verdicts: hand-computed t intervals, the three verdicts, and the ranking check in context."""
+"""Paired verdicts: hand-computed t intervals, the three verdicts, the ranking and prediction checks in context,
+the answer line."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from fedquant.validation.report.summary import ranking_in_context
+from fedquant.validation.experiment.config import ExperimentConfig
+from fedquant.validation.report.summary import answer_line, prediction_in_context, ranking_in_context
 from fedquant.validation.report.verdicts import against_best, paired, quantization_cost
 
 #: Student's t quantile t_{0.975, 2} (a table value: 4.3027 to four decimals)
@@ -76,3 +78,51 @@ def test_ranking_in_context() -> None:
     # schemes differ: Kendall τ is reported as a statistic, the prediction check is the verdict
     out = ranking_in_context(RANKING, differ, ["a", "b"])
     assert out["holds"] is None and "statistic" in out["note"] and out["kendall_tau"] == -1.0
+
+
+CFG = ExperimentConfig(schemes=("none", "feddq", "optimal", "optimal-online"), seeds=(0, 1))
+
+
+def _plans(persistence: dict | None, sd: dict | None = None) -> dict:
+    crit = {"name": "final" if persistence and "fit" in persistence else "nonconvex", "asked": "auto",
+            "reason": "r"}
+    if persistence is not None:
+        crit["persistence"] = persistence
+    plans = {}
+    for k in CFG.seeds:
+        plans[k] = {"predicted_objective": {"feddq": 0.10, "optimal": 0.30, "optimal-online": 0.11},
+                    "criterion": crit}
+        if sd is not None:
+            plans[k]["predicted_sd"] = sd
+    return plans
+
+
+def _verdicts(limiting: bool, **kv: str) -> dict:
+    return {"seeds": 2, "quantization": {"limiting": limiting, "line": "quantization is not limiting here"},
+            "against_best": [{"scheme": s, "reference": "feddq", "verdict": v} for s, v in kv.items()]}
+
+
+def test_prediction_in_context_reads_n_a_where_quantization_is_not_limiting_unless_all_ties_were_predicted():
+    tied = _verdicts(False, feddq="best", optimal="tied", **{"optimal-online": "tied"})
+    # the injected cost was resolved and a difference predicted (optimal far above): the data cannot judge it
+    sd = {"feddq": 0.001, "optimal": 0.001, "optimal-online": 0.01}
+    out = prediction_in_context(CFG, _plans({"fit": "power(...)"}, sd), tied)
+    assert out["holds"] is None and out["note"] == "quantization is not limiting here"
+    # the pilot's injected noise cost nothing measurable: every scheme predicted to tie, and they do
+    out = prediction_in_context(CFG, _plans({"excess": [0.0]}), tied)
+    assert out["holds"] is True and out["predicted_ties"] == ["optimal", "optimal-online"]
+    assert "predicted to tie" in out["ties_note"]
+
+
+def test_answer_line_names_the_schedule_its_saving_and_its_ties():
+    summary = {"schemes": {"none": {"total_bits": 1000.0}, "feddq": {"total_bits": 50.0}},
+               "verdicts": {"seeds": 5, "against_best": [
+                   {"scheme": "feddq", "reference": "feddq", "verdict": "best", "equal_bits": True},
+                   {"scheme": "optimal", "reference": "feddq", "verdict": "tied", "equal_bits": True},
+                   {"scheme": "fixed:8", "reference": "feddq", "verdict": "worse", "equal_bits": False}],
+                   "quantization": {"against_none": [{"scheme": "feddq", "mean_difference": 0.07, "ci_low": 0.01,
+                                                      "ci_high": 0.12}]}}}
+    line = answer_line(summary)
+    assert line == ("answer: at this budget use feddq — 5.0% of the unquantized run's bits (saves 95.0%), final "
+                    "loss +0.0700 vs none [+0.0100, +0.1200]; tied with optimal within the 95% interval over 5 "
+                    "seeds (any of them will do)")
