@@ -12,8 +12,8 @@ from fedquant.cli._common import emit_json, int_in
 MAX_ROUNDS, MAX_ELEMENTS, MAX_THREADS = 10**7, 250_000_000, 256
 
 HELP = ("benchmarks: theory (derive, CLI start, evaluation rate, bound / PEPit table), schedule (vs cvxpy), engine, "
-        "quantize")
-PARTS = ("theory", "schedule", "engine", "quantize")
+        "quantize, sweep (serial vs local workers vs Ray)")
+PARTS = ("theory", "schedule", "engine", "quantize", "sweep")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
 
             results[part] = [bench_engines("mlp", threads=args.threads),
                              bench_engines("cnn", rounds=10, threads=args.threads)]
+            texts.append(fmt(results[part]))
+        elif part == "sweep":
+            from fedquant.benchmarks.sweeps import bench_sweep
+            from fedquant.benchmarks.sweeps import format_bench as fmt
+
+            results[part] = bench_sweep()
             texts.append(fmt(results[part]))
         else:
             from fedquant.benchmarks.quantizers import bench_quantize
