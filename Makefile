@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU build of torch lies on disk; an unpinned torch would pull a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,notebooks,ray]'
+	$(BIN)/pip install -q -e '.[dev,notebooks,ray,flower]'
 	touch $(STAMP)
 
 demo: $(STAMP)

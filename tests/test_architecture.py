@@ -28,6 +28,7 @@ ROOMS = (
     "fedquant.validation.data", "fedquant.validation.compression", "fedquant.validation.training",
     "fedquant.validation.experiment", "fedquant.validation.report", "fedquant.validation.validate",
     "fedquant.validation",
+    "fedquant.flower",
     "fedquant.benchmarks", "fedquant.examples", "fedquant.cli", "fedquant.__main__",
 )
 
