@@ -12,8 +12,9 @@ from fedquant.cli._common import emit_json, int_in
 MAX_ROUNDS, MAX_ELEMENTS, MAX_THREADS = 10**7, 250_000_000, 256
 
 HELP = ("benchmarks: theory (derive, CLI start, evaluation rate, bound / PEPit table), schedule (vs cvxpy), engine, "
-        "quantize, sweep (serial vs local workers vs Ray)")
-PARTS = ("theory", "schedule", "engine", "quantize", "sweep")
+        "quantize, sweep (serial vs local workers vs Ray), flower (Flower's simulation vs fedquant's engine; the "
+        "flower extra)")
+PARTS = ("theory", "schedule", "engine", "quantize", "sweep", "flower")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +51,21 @@ def run(args: argparse.Namespace) -> int:
 
             results[part] = [bench_engines("mlp", threads=args.threads),
                              bench_engines("cnn", rounds=10, threads=args.threads)]
+            texts.append(fmt(results[part]))
+        elif part == "flower":
+            import importlib.util
+
+            if importlib.util.find_spec("flwr") is None:
+                if args.part == "flower":
+                    from fedquant.errors import InvalidArgument
+
+                    raise InvalidArgument("part", "flower with the flower extra installed: pip install "
+                                          "'fedquant[flower]'", "flower")
+                continue
+            from fedquant.benchmarks.flower import bench_flower
+            from fedquant.benchmarks.flower import format_bench as fmt
+
+            results[part] = bench_flower()
             texts.append(fmt(results[part]))
         elif part == "sweep":
             from fedquant.benchmarks.sweeps import bench_sweep

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,9 @@ def experiment(clients: int) -> ExperimentConfig:
                             seeds=(0,), schemes=("none",)).checked()
 
 
-def client_app(clients: int) -> ClientApp:
+def client_app(config: ExperimentConfig) -> ClientApp:
     app = ClientApp(mods=[fedquant_mod])
-    setup = set_up_seed(experiment(clients), 0)
+    setup = set_up_seed(config, 0)
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
@@ -47,40 +48,63 @@ def client_app(clients: int) -> ClientApp:
         t = int(msg.content["config"]["server-round"]) - 1
         w = torch.from_numpy(msg.content["arrays"]["w"].numpy().copy())
         delta = setup.engine.local_updates(w, [i], t)[0]
-        metrics = MetricRecord({"num-examples": int(setup.sizes[i]), "train_loss": setup.objective.loss(w)})
+        obj, idx = setup.objective, setup.objective.client_indices[i]
+        with torch.no_grad():  # the client's own mean loss: weighted by num-examples, FedAvg's mean is f(w)
+            loss = float(obj._loss(w, obj.x_all[idx], obj.y_all[idx]))
+        metrics = MetricRecord({"num-examples": int(setup.sizes[i]), "train_loss": loss})
         return Message(RecordDict({"arrays": ArrayRecord({"w": Array((w + delta).numpy())}), "metrics": metrics}),
                        reply_to=msg)
 
     return app
 
 
-def server_app(clients: int, rounds: int, bits: int | None, out: Path, wrap: bool = True) -> ServerApp:
+def server_app(config: ExperimentConfig, rounds: int, bits: int | None, out: Path, wrap: bool = True) -> ServerApp:
     app = ServerApp()
+    clients = config.clients
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        setup = set_up_seed(experiment(clients), 0)
+        setup = set_up_seed(config, 0)
         fedavg = FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=clients,
                         min_available_nodes=clients)
         levels = None if bits is None else [int(levels_for_width(bits))] * rounds
         strategy = QuantizedStrategy(fedavg, levels=levels) if wrap else fedavg
+        start = time.perf_counter()
         result = strategy.start(grid=grid, initial_arrays=ArrayRecord({"w": Array(setup.w0.numpy())}),
                                 num_rounds=rounds)
+        seconds = time.perf_counter() - start
         w = torch.from_numpy(result.arrays["w"].numpy().copy())
         record: dict[str, Any] = {"final_w": w.tolist(), "final_loss": setup.objective.loss(w),
-                                  "history": getattr(strategy, "history", [])}
+                                  "history": getattr(strategy, "history", []), "seconds": seconds,
+                                  "memory_bytes": _memory_now()}
         out.write_text(json.dumps(record))
 
     return app
 
 
+def _memory_now() -> int:
+    """Resident bytes of this process and every Ray process on the machine (the simulation's workers)."""
+    import psutil
+
+    total = psutil.Process().memory_info().rss
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if proc.pid != os.getpid() and any("ray" in part for part in (proc.info["cmdline"] or [])[:2]):
+                total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return int(total)
+
+
 def run(clients: int = 4, rounds: int = 3, bits: int | None = 2, out: Path | None = None,
-        wrap: bool = True) -> dict[str, Any]:
-    """One simulation; returns the final model, its training loss and the per-round accounting."""
+        wrap: bool = True, config: ExperimentConfig | None = None) -> dict[str, Any]:
+    """One simulation; returns the final model, its training loss, the per-round accounting, the wall time of
+    the rounds and the memory in use at the end (this process plus the Ray workers)."""
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     path = out or Path("flower_example.json")
-    run_simulation(server_app(clients, rounds, bits, path.resolve(), wrap), client_app(clients),
-                   num_supernodes=clients, backend_config={"client_resources": {"num_cpus": 1}})
+    cfg = config or experiment(clients)
+    run_simulation(server_app(cfg, rounds, bits, path.resolve(), wrap), client_app(cfg),
+                   num_supernodes=cfg.clients, backend_config={"client_resources": {"num_cpus": 1}})
     return json.loads(path.read_text())
 
 
