@@ -1,15 +1,14 @@
-"""Pack non-negative integer codes at b bits each (1 ≤ b ≤ 16) into bytes, vectorised; exact round trip.
+"""Pack non-negative integer codes at b bits each (1 ≤ b ≤ 16) into bytes; exact round trip.
 
 Layout (little-endian bit order): code i occupies stream bits [i·b, (i+1)·b), least significant bit first,
 and stream bit k is bit k mod 8 of byte k // 8. n codes take exactly ceil(n·b/8) bytes; the unused high bits
-of the last byte are 0 (``unpack`` checks it). The methods (chosen from the measurements in docs/design.md §7):
+of the last byte are 0 (``unpack`` checks it). This layout is the fixed codec's wire format, pinned byte for
+byte by tests/validation/compression/fixed_codec_messages.json.
 
-- b = 8, 16: the codes' own bytes (little-endian uint16 for 16);
-- b = 1: ``np.packbits(bitorder="little")``;
-- b = 4: two codes per byte through a uint16 view, (w | w >> 4) & 0xFF;
-- other b ≤ 8: 8 codes → one uint64 (SWAR: pairs, then quads, then the halves slide together), keep its low
-  b bytes;
-- 9 ≤ b ≤ 15: 8 codes → two uint64 words (4 codes each, compacted the same way) → b bytes.
+The loops are numba kernels (pack_kernels.py: one bit writer and one bit reader for every b, a single pass
+that also checks the codes' range, resp. finds the largest code), run over CHUNK-aligned ranges by
+``dither.run_ranges``'s threads; each range starts on a byte boundary, so the bytes do not depend on the
+thread count. They replace numpy SWAR packing per width (docs/design.md §7), which took several passes.
 
 Also :func:`place_bits` / :func:`split_bits`, to put two packed streams back to back at bit granularity (the
 QSGD message: d·b code bits then d sign bits, exactly d(b+1) bits).
@@ -21,11 +20,10 @@ import numpy as np
 import torch
 
 from fedquant.errors import InvalidArgument
+from fedquant.validation.compression.dither import run_ranges
+from fedquant.validation.compression.jit import kernels
 
 MAX_BITS = 16
-#: codes per slice of the packing loop (a multiple of 8)
-PACK_CHUNK = 1 << 16
-_U64 = np.dtype("<u8")
 
 
 def packed_nbytes(n: int, bits: int) -> int:
@@ -39,155 +37,47 @@ def _check_bits(bits: object) -> int:
     return int(bits)
 
 
-def _as_codes(codes: object, bits: int) -> np.ndarray:
-    """A 1-D numpy view of the codes as uint8 (b ≤ 8) or little-endian uint16, each checked < 2^b."""
+def _codes_array(codes: object) -> np.ndarray:
+    """A contiguous 1-D numpy integer array of the codes (torch tensors by a view, no copy)."""
     arr = codes.numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
     if arr.ndim != 1 or arr.dtype.kind not in "ui":
         raise InvalidArgument("codes", "a 1-D array of non-negative integers", f"{arr.dtype}{arr.shape}")
-    if arr.size:
-        lo, hi = (int(arr.min()) if arr.dtype.kind == "i" else 0), int(arr.max())
-        if lo < 0 or hi >= 1 << bits:
-            raise InvalidArgument("codes", f"integers in [0, 2^{bits} − 1] for b = {bits}", (lo, hi))
-    return np.ascontiguousarray(arr, dtype=np.uint8 if bits <= 8 else np.dtype("<u2"))
-
-
-def _mask(width: int, every: int) -> np.uint64:
-    """A uint64 with ``width`` low bits set in each ``every``-bit lane."""
-    one = (1 << width) - 1
-    return np.uint64(sum(one << (i * every) for i in range(64 // every)))
-
-
-def _pack_bytes_groups(c: np.ndarray, bits: int) -> np.ndarray:
-    """b ≤ 8, len(c) % 8 == 0: each 8 codes (one per byte of a uint64) → b bytes."""
-    w = c.view(_U64)
-    w = (w & _mask(8, 16)) | ((w & ~_mask(8, 16)) >> np.uint64(8 - bits))
-    w = (w & _mask(16, 32)) | ((w & ~_mask(16, 32)) >> np.uint64(16 - 2 * bits))
-    w = (w & np.uint64(0xFFFFFFFF)) | ((w >> np.uint64(32)) << np.uint64(4 * bits))
-    return w.view(np.uint8).reshape(-1, 8)[:, :bits].reshape(-1)
-
-
-def _unpack_bytes_groups(p: np.ndarray, bits: int) -> np.ndarray:
-    """Inverse of :func:`_pack_bytes_groups`: b bytes per group → 8 uint8 codes."""
-    g = p.size // bits
-    words = np.zeros((g, 8), np.uint8)
-    words[:, :bits] = p.reshape(g, bits)
-    w = words.reshape(-1).view(_U64)
-    m4 = np.uint64((1 << (4 * bits)) - 1)
-    w = (w & m4) | (((w >> np.uint64(4 * bits)) & m4) << np.uint64(32))
-    m2 = _mask(2 * bits, 32)
-    w = (w & m2) | (((w >> np.uint64(2 * bits)) & m2) << np.uint64(16))
-    m1 = _mask(bits, 16)
-    w = (w & m1) | (((w >> np.uint64(bits)) & m1) << np.uint64(8))
-    return w.view(np.uint8)
-
-
-def _compact4x16(w: np.ndarray, bits: int) -> np.ndarray:
-    """Each uint64 holding 4 codes in 16-bit lanes → the same 4 codes in its low 4b bits."""
-    w = (w & _mask(16, 32)) | ((w & ~_mask(16, 32)) >> np.uint64(16 - bits))
-    return (w & np.uint64(0xFFFFFFFF)) | ((w >> np.uint64(32)) << np.uint64(2 * bits))
-
-
-def _expand4x16(w: np.ndarray, bits: int) -> np.ndarray:
-    m2 = np.uint64((1 << (2 * bits)) - 1)
-    w = (w & m2) | (((w >> np.uint64(2 * bits)) & m2) << np.uint64(32))
-    m1 = _mask(bits, 32)
-    return (w & m1) | (((w >> np.uint64(bits)) & m1) << np.uint64(16))
-
-
-def _pack_words_groups(c: np.ndarray, bits: int) -> np.ndarray:
-    """9 ≤ b ≤ 15, len(c) % 8 == 0: each 8 uint16 codes → two uint64 (A: codes 0-3, B: codes 4-7) → b bytes."""
-    w = c.view(_U64).reshape(-1, 2)
-    a, b = _compact4x16(w[:, 0], bits), _compact4x16(w[:, 1], bits)
-    shift = 4 * bits  # 36..60
-    out = np.empty((a.size, 2), _U64)
-    out[:, 0] = a | (b << np.uint64(shift))
-    out[:, 1] = b >> np.uint64(64 - shift)
-    return out.view(np.uint8).reshape(-1, 16)[:, :bits].reshape(-1)
-
-
-def _unpack_words_groups(p: np.ndarray, bits: int) -> np.ndarray:
-    g = p.size // bits
-    raw = np.zeros((g, 16), np.uint8)
-    raw[:, :bits] = p.reshape(g, bits)
-    words = raw.reshape(-1).view(_U64).reshape(g, 2)
-    lo, hi = words[:, 0], words[:, 1]
-    shift = 4 * bits
-    mask = np.uint64((1 << shift) - 1)
-    out = np.empty((g, 2), _U64)
-    out[:, 0] = _expand4x16(lo & mask, bits)
-    out[:, 1] = _expand4x16(((lo >> np.uint64(shift)) | (hi << np.uint64(64 - shift))) & mask, bits)
-    return out.reshape(-1).view("<u2")
-
-
-def _pack_aligned(c: np.ndarray, bits: int, dst: np.ndarray) -> None:
-    """len(c) % 8 == 0 → exactly len(c)·b/8 bytes written into ``dst``."""
-    if bits == 8:
-        dst[:] = c
-    elif bits == 16:
-        dst[:] = c.view(np.uint8)
-    elif bits == 1:
-        dst[:] = np.packbits(c, bitorder="little")
-    elif bits == 4:
-        w = c.view("<u2")
-        t = np.right_shift(w, np.uint16(4))
-        np.bitwise_or(t, w, out=t)
-        np.copyto(dst, t, casting="unsafe")  # keeps the low byte: c0 | c1 << 4
-    elif bits < 8:
-        dst[:] = _pack_bytes_groups(c, bits)
-    else:
-        dst[:] = _pack_words_groups(c, bits)
-
-
-def _unpack_aligned(p: np.ndarray, bits: int, dst: np.ndarray) -> None:
-    """len(p) % b == 0 → the len(p)·8/b codes written into ``dst``."""
-    if bits == 8:
-        dst[:] = p
-    elif bits == 16:
-        dst[:] = p.view("<u2")
-    elif bits == 1:
-        dst[:] = np.unpackbits(p, bitorder="little")
-    elif bits == 4:
-        pairs = dst.reshape(-1, 2)
-        np.bitwise_and(p, np.uint8(0x0F), out=pairs[:, 0])
-        np.right_shift(p, np.uint8(4), out=pairs[:, 1])
-    elif bits < 8:
-        dst[:] = _unpack_bytes_groups(p, bits)
-    else:
-        dst[:] = _unpack_words_groups(p, bits)
+    return np.ascontiguousarray(arr)
 
 
 def pack(codes: np.ndarray | torch.Tensor, bits: int, *, out: np.ndarray | None = None) -> np.ndarray:
     """The codes (each in [0, 2^b − 1]) packed at b bits: a uint8 array of ceil(n·b/8) bytes.
 
-    ``out``: optional uint8 array of exactly that length to write into (no extra copy).
+    ``out``: optional uint8 array of exactly that length to write into (no extra copy). A code outside
+    [0, 2^b − 1] is an ``InvalidArgument`` (found while packing: no separate pass over the codes).
     """
     bits = _check_bits(bits)
-    c = _as_codes(codes, bits)
+    c = _codes_array(codes)
     n = c.size
     nbytes = packed_nbytes(n, bits)
     if out is None:
         out = np.empty(nbytes, np.uint8)
     elif out.dtype != np.uint8 or out.shape != (nbytes,):
         raise InvalidArgument("out", f"a uint8 array of {nbytes} bytes", f"{out.dtype}{out.shape}")
-    main = n - n % 8
-    # slices of PACK_CHUNK codes keep every temporary small and in cache (fresh multi-MB temporaries cost
-    # page faults on every call)
-    for a in range(0, main, PACK_CHUNK):
-        b = min(a + PACK_CHUNK, main)
-        _pack_aligned(c[a:b], bits, out[a * bits // 8: b * bits // 8])
-    head = main * bits // 8
-    if main < n:
-        tail = np.zeros(8, c.dtype)
-        tail[: n - main] = c[main:]
-        packed = np.empty(bits, np.uint8)
-        _pack_aligned(tail, bits, packed)
-        out[head:] = packed[: nbytes - head]
+    if n and bits == 1:  # numpy's packbits is this layout at b = 1 (QSGD's sign bits)
+        if int(c.max()) > 1 or (c.dtype.kind == "i" and int(c.min()) < 0):
+            raise InvalidArgument("codes", "integers in [0, 1] for b = 1", (int(c.min()), int(c.max())))
+        out[:] = np.packbits(c if c.dtype == np.uint8 else c.astype(np.uint8), bitorder="little")
+    elif n:
+        k = kernels("pack_kernels")
+        seen: list[int] = []
+        run_ranges(n, lambda a, b: seen.append(int(k.pack(c, bits, a, b, out))))
+        if any(s >> bits for s in seen):
+            lo, hi = int(c.min()), int(c.max())
+            raise InvalidArgument("codes", f"integers in [0, 2^{bits} − 1] for b = {bits}", (lo, hi))
     return out
 
 
-def unpack(data: bytes | bytearray | memoryview | np.ndarray, bits: int, n: int) -> np.ndarray:
-    """The n codes packed in ``data`` at b bits (uint8 for b ≤ 8, uint16 above).
+def unpack_with_max(data: bytes | bytearray | memoryview | np.ndarray, bits: int, n: int,
+                    dtype: np.dtype | type | None = None) -> tuple[np.ndarray, int]:
+    """(codes, largest code) of the n codes packed in ``data`` at b bits, in one pass.
 
+    ``dtype``: the integer dtype of the codes (default uint8 for b ≤ 8, uint16 above; it must hold 2^b − 1).
     ``data`` must hold exactly ceil(n·b/8) bytes with the unused high bits of the last byte 0; anything else
     is a ValueError (``InvalidArgument``).
     """
@@ -199,19 +89,23 @@ def unpack(data: bytes | bytearray | memoryview | np.ndarray, bits: int, n: int)
     used = (n * bits) % 8
     if used and p[-1] >> used:
         raise InvalidArgument("data", "zero padding bits after the last code", f"last byte {int(p[-1]):#04x}")
-    main = n - n % 8
-    out = np.empty(n, np.uint8 if bits <= 8 else np.dtype("<u2"))
-    for a in range(0, main, PACK_CHUNK):
-        b = min(a + PACK_CHUNK, main)
-        _unpack_aligned(p[a * bits // 8: b * bits // 8], bits, out[a:b])
-    head = main * bits // 8
-    if main < n:
-        tail = np.zeros(bits, np.uint8)
-        tail[: nbytes - head] = p[head:]
-        codes = np.empty(8, out.dtype)
-        _unpack_aligned(tail, bits, codes)
-        out[main:] = codes[: n - main]
-    return out
+    out = np.empty(n, np.dtype(dtype) if dtype is not None else np.uint8 if bits <= 8 else np.dtype("<u2"))
+    assert np.iinfo(out.dtype).max >= (1 << bits) - 1, (out.dtype, bits)
+    if not n:
+        return out, 0
+    if bits == 1:
+        out[:] = np.unpackbits(p, count=n, bitorder="little")
+        return out, int(out.max())
+    k = kernels("pack_kernels")
+    p = np.ascontiguousarray(p)
+    tops: list[int] = []
+    run_ranges(n, lambda a, b: tops.append(int(k.unpack(p, bits, a, b, out))))
+    return out, max(tops)
+
+
+def unpack(data: bytes | bytearray | memoryview | np.ndarray, bits: int, n: int) -> np.ndarray:
+    """The n codes packed in ``data`` at b bits (uint8 for b ≤ 8, uint16 above); see :func:`unpack_with_max`."""
+    return unpack_with_max(data, bits, n)[0]
 
 
 def place_bits(dst: np.ndarray, bit_offset: int, src: np.ndarray, src_bits: int) -> None:

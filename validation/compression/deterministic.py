@@ -9,6 +9,10 @@ min + Δ·round((x − min)/Δ)); the result is biased, and every coordinate mov
 to the rounding of v and of the grid (a few ulp of max(|m|, |M|) per coordinate).
 
 No randomness: the ``generator`` argument is accepted for a uniform interface and ignored.
+
+Computed in one fused pass per coordinate (range_kernels.deterministic_codes, numba, float32 operation by
+operation as numpy: v = fl(fl(x − m)·scale), code = ⌊fl(v + 1/2)⌋) on ``torch.get_num_threads()`` threads;
+:func:`codes_reference` is the same formula in numpy passes, the codes before the fused kernel, bit for bit.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fedquant.validation.compression.dither import CHUNK, run_ranges
-from fedquant.validation.compression.grid import range_grid
+from fedquant.validation.compression.dither import run_ranges
+from fedquant.validation.compression.grid import float32_width, numpy_code_dtype, range_grid, unit_scale
+from fedquant.validation.compression.jit import kernels
 from fedquant.validation.compression.quantized_block import QuantizedBlock, Quantizer
 
 HALF = np.float32(0.5)
@@ -32,19 +37,26 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
     g = range_grid(x, levels)
     s, m, M, codes, scale, xn = g.levels, g.lower, g.upper, g.codes, g.scale, g.x
     if scale is not None:
-        lower = np.float32(m)
-
-        def work(start: int, stop: int) -> None:
-            buf = np.empty(min(CHUNK, stop - start), np.float32)
-            for a in range(start, stop, CHUNK):
-                b = min(a + CHUNK, stop)
-                view = buf[: b - a]
-                np.subtract(xn[a:b], lower, out=view)
-                scale.apply(view)
-                np.add(view, HALF, out=codes[a:b], casting="unsafe")  # ≥ 1/2 > 0: truncation is floor
-
-        run_ranges(g.n, work)
+        k = kernels("range_kernels")
+        pre1, pre2 = scale.prescale
+        args = (xn, np.float32(m), scale.scale, pre1, pre2, bool(scale.shift))
+        run_ranges(g.n, lambda a, b: k.deterministic_codes(*args, a, b, codes))
     return QuantizedBlock("deterministic", s, torch.from_numpy(codes), lower=m, upper=M)
+
+
+def codes_reference(x: np.ndarray, lower: float, upper: float, levels: int) -> np.ndarray:
+    """The codes of x on [lower, upper] (lower < upper) by numpy, pass by pass: ⌊fl(v + 1/2)⌋ with v as above.
+
+    The reference the fused kernel (range_kernels.deterministic_codes) is tested against, bit for bit.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    assert x.ndim == 1 and lower < upper
+    scale = unit_scale(float32_width(lower, upper), levels)
+    buf = x - np.float32(lower)
+    scale.apply(buf)
+    out = np.empty(x.size, numpy_code_dtype(levels))
+    np.add(buf, HALF, out=out, casting="unsafe")  # ≥ 1/2 > 0: truncation is floor
+    return out
 
 
 QUANTIZER = Quantizer(name="deterministic", unbiased=False, stochastic=False, fn=quantize)

@@ -1,11 +1,13 @@
-"""The dither: one 63-bit seed drawn from the caller's generator, a PCG64 stream addressed by position, and
-the threads that quantize a large block in CHUNK-aligned ranges (so the codes never depend on the thread count).
+"""The dither's seed and threads: one 63-bit seed drawn from the caller's generator, QSGD's PCG64 stream
+addressed by position, and the threads that run a large block in CHUNK-aligned ranges (so the codes never
+depend on the thread count).
 
 Randomness is explicit (docs/design.md §6): a stochastic quantizer takes a ``torch.Generator`` (from
-``fedquant.validation.rng.torch_generator(seed, round, client)``) and draws exactly one 63-bit integer from it,
-which seeds numpy's PCG64 bit generator for the dither (16 bits per coordinate, four per 64-bit word, every
-bit used). The quantizer is RNG-bound (docs/design.md §7); measured here, PCG64 gives 64 bits in ~2.3 ns
-(0.6 ns per dither), torch's full-range ``int64.random_`` ~3.9 ns, ``torch.rand`` ~3 ns per float.
+``fedquant.validation.rng.torch_generator(seed, round, client)``) and draws exactly one 63-bit integer from it
+(:func:`dither_seed`). The stochastic range quantizer keys its counter-based dither with it (keyed_dither.py:
+SplitMix64 of (seed, ⌊i/4⌋), computed inside its fused kernel); QSGD seeds numpy's PCG64 bit generator with
+it (16 bits per coordinate, four per 64-bit word, every bit used; ~2.3 ns per 64 bits). :func:`run_ranges`
+also drives the numba kernels (quantizers, bit packing, dequantization), which release the GIL.
 """
 
 from __future__ import annotations

@@ -138,14 +138,13 @@ def decode(data: bytes | bytearray | memoryview) -> QuantizedBlock:
     payload = np.frombuffer(data, np.uint8, offset=at)
     b = bits_per_code(s)
     signs = None
+    dtype = numpy_code_dtype(s)  # holds 2^b − 1: uint8 to b = 8, int16 to b = 15, int32 for b = 16
     if scheme in RANGE_SCHEMES:
-        codes = bitpack.unpack(payload, b, d)
+        codes, top = bitpack.unpack_with_max(payload, b, d, dtype)
     else:
         code_bytes, sign_bytes = bitpack.split_bits(payload, d * b, d)
-        codes = bitpack.unpack(code_bytes, b, d)
+        codes, top = bitpack.unpack_with_max(code_bytes, b, d, dtype)
         signs = torch.from_numpy(bitpack.unpack(sign_bytes, 1, d).view(bool))
-    top = int(codes.max())
     if top > s:
         raise _corrupt(f"codes in [0, s = {s}]", f"a code {top}")
-    codes_t = torch.from_numpy(codes.astype(numpy_code_dtype(s), copy=False))
-    return QuantizedBlock(scheme, s, codes_t, signs=signs, **side)
+    return QuantizedBlock(scheme, s, torch.from_numpy(codes), signs=signs, **side)

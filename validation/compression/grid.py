@@ -102,6 +102,16 @@ class Scale:
             np.ldexp(buf, self.shift, out=buf)
         np.multiply(buf, self.scale, out=buf)
 
+    @property
+    def prescale(self) -> tuple[np.float32, np.float32]:
+        """2^shift as two float32 powers of two (2^shift itself may exceed float32 for shift > 127).
+
+        fl(fl(y·p1)·p2) = y·2^shift exactly for every float32 y ∈ [0, W], as ``np.ldexp`` gives: no rounding
+        (a power-of-two scaling) and no overflow (y·2^shift ≤ W·2^shift < 2). The fused kernels use this.
+        """
+        first = min(self.shift, 100)
+        return np.float32(2.0**first), np.float32(2.0 ** (self.shift - first))
+
 
 def unit_scale(width: np.float32, levels: int) -> Scale:
     """The :class:`Scale` that maps [0, width] onto [0, levels] (width > 0, a float32)."""

@@ -36,7 +36,9 @@ import torch
 from fedquant.errors import InvalidArgument
 from fedquant.theory import numeric
 from fedquant.theory.wire import FLOAT_BITS, QSGD_SIDE_INFO_BITS, SIDE_INFO_BITS
+from fedquant.validation.compression.dither import run_ranges
 from fedquant.validation.compression.grid import MAX_LEVELS, bits_per_code, check_block, check_levels, float32_width
+from fedquant.validation.compression.jit import kernels
 
 #: wire id of each scheme (the codecs write it in their header)
 SCHEME_IDS = {"stochastic": 1, "deterministic": 2, "qsgd": 3}
@@ -186,11 +188,30 @@ class QuantizedBlock:
         return self.side.error_bound(self)
 
     def dequantize(self) -> torch.Tensor:
-        """The float32 values the codes stand for (the fixed formula of the module docstring)."""
-        out = self.codes.numpy().astype(np.float32)  # exact: codes ≤ 2^16 − 1 < 2^24
+        """The float32 values the codes stand for (the fixed formula of the module docstring).
+
+        Range schemes with at least s + 1 coordinates: the formula is evaluated once per code value j = 0..s
+        (a table) and each coordinate looks its value up in one threaded pass (range_kernels.gather), the same
+        float32 values as the formula applied coordinate by coordinate. Otherwise, and for codes outside
+        [0, s], the formula is applied to every coordinate.
+        """
+        s = self.levels
+        if self.side is RangeSide and self.d > s:
+            table = self._formula(np.arange(s + 1, dtype=np.float32))
+            codes = np.ascontiguousarray(self.codes.numpy())
+            out = np.empty(self.d, np.float32)
+            k = kernels("range_kernels")
+            ok: list[bool] = []
+            run_ranges(self.d, lambda a, b: ok.append(k.gather(table, codes, a, b, out)))
+            if all(ok):
+                return torch.from_numpy(out)
+        return torch.from_numpy(self._formula(self.codes.numpy().astype(np.float32)))
+
+    def _formula(self, out: np.ndarray) -> np.ndarray:
+        """The dequantized values of the float32 codes ``out`` (exact: codes ≤ 2^16 − 1 < 2^24), in place."""
         np.divide(out, np.float32(self.levels), out=out)
         self.side.place(self, out)
-        return torch.from_numpy(out)
+        return out
 
     def squared_error(self, x: torch.Tensor) -> float:
         """Measured ‖Q(x) − x‖², accumulated in float64."""

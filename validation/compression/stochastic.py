@@ -18,10 +18,14 @@ arithmetic P(code = ⌊v⌋ + 1) = ⌊2^16·frac(v) + 1/2⌋/2^16, which differs
 
 and the bias |E[Q(x)_i] − x_i| is at most that many steps R/s, plus the float32 rounding of v and of the grid
 (a few ulp of max(|m|, |M|), the resolution of the float32 output itself). The tests check both exactly, by
-enumerating all 2^16 dithers (tests/validation/compression/test_quantizers.py). The dither bits come from a PCG64 stream
-seeded by one draw from the caller's ``torch.Generator`` (quantize/base.py), four 16-bit dithers per 64-bit
-word; the block is processed in cache-sized slices (base.CHUNK), in parallel over ``torch.get_num_threads()``
-threads, with the same codes whatever the thread count.
+enumerating all 2^16 dithers (tests/validation/compression/test_quantizers.py).
+
+The dither k_i is a pure function of (σ, i): σ is one 63-bit draw from the caller's ``torch.Generator``
+(dither.dither_seed), k_i a 16-bit quarter of the SplitMix64 output ⌊i/4⌋ of σ (keyed_dither.py, which also
+says why that generator is adequate). ``quantize`` computes the codes in one fused pass per coordinate —
+float32 x_i, v_i, the keyed dither, the rounding — (range_kernels.stochastic_codes, numba) over CHUNK-aligned
+ranges on ``torch.get_num_threads()`` threads; the codes equal :func:`codes_from_dither` (the numpy reference
+of the formula above) with k = keyed_dither(σ, 0, d), whatever the thread count.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fedquant.validation.compression.dither import DITHER_BITS, dither_seed, run_dithered
+from fedquant.validation.compression.dither import DITHER_BITS, dither_seed, run_ranges
 from fedquant.validation.compression.grid import Scale, float32_width, numpy_code_dtype, range_grid, unit_scale
+from fedquant.validation.compression.jit import kernels
 from fedquant.validation.compression.quantized_block import QuantizedBlock, Quantizer
 
 #: k·2^-16 maps the int16 dither onto [−1/2, 1/2)
@@ -43,7 +48,7 @@ NO_CLIP_LEVELS = 127
 
 def _kernel(xs: np.ndarray, lower: np.float32, scale: Scale, levels: int, dither: np.ndarray,
             buf: np.ndarray, dv: np.ndarray, out: np.ndarray) -> None:
-    """Codes of one slice into ``out`` (the formula of the module docstring); buf, dv: float32 scratch."""
+    """Codes of one slice into ``out`` (the formula of the module docstring, numpy); buf, dv: float32 scratch."""
     np.subtract(xs, lower, out=buf)
     scale.apply(buf)
     np.multiply(dither, DITHER_SCALE, out=dv)
@@ -59,8 +64,9 @@ def codes_from_dither(x: np.ndarray, lower: float, upper: float, levels: int,
                       dither: np.ndarray) -> np.ndarray:
     """The codes ``quantize`` gives x on the grid [lower, upper] with the given int16 dithers (one per x_i).
 
-    The same kernel as :func:`quantize`; exposed so tests can enumerate all 2^16 dithers and compute the exact
-    expectation of the quantizer. ``lower < upper`` (a zero range has no randomness).
+    The numpy reference of the formula (module docstring), a few vectorised passes; ``quantize``'s fused kernel
+    gives the same codes for the keyed dithers. Exposed so tests can enumerate all 2^16 dithers and compute the
+    exact expectation of the quantizer. ``lower < upper`` (a zero range has no randomness).
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     dither = np.ascontiguousarray(dither, dtype=np.int16)
@@ -81,9 +87,11 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
     seed = dither_seed(generator)
     s, m, M, codes, scale, xn = g.levels, g.lower, g.upper, g.codes, g.scale, g.x
     if scale is not None:
-        lower = np.float32(m)
-        run_dithered(g.n, seed, lambda a, b, dither, buf, dv: _kernel(xn[a:b], lower, scale, s, dither, buf, dv,
-                                                                      codes[a:b]))
+        k = kernels("range_kernels")
+        pre1, pre2 = scale.prescale
+        args = (xn, np.float32(m), scale.scale, pre1, pre2, bool(scale.shift), np.float32(s), s > NO_CLIP_LEVELS,
+                np.uint64(seed))
+        run_ranges(g.n, lambda a, b: k.stochastic_codes(*args, a, b, codes))
     return QuantizedBlock("stochastic", s, torch.from_numpy(codes), lower=m, upper=M)
 
 

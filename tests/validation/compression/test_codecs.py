@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fedquant.theory import numeric
-from fedquant.validation.compression import bitpack, elias_codec, fixed_codec
+from fedquant.validation.compression import bitpack, dither, elias_codec, fixed_codec
 from fedquant.validation.compression.grid import MAX_LEVELS
 from fedquant.validation.compression.quantized_block import QuantizedBlock
 from fedquant.validation.compression.quantizers import QUANTIZERS, get_quantizer
@@ -47,12 +47,21 @@ def test_bitpack_matches_reference_and_round_trips(data: st.DataObject, bits: in
 
 
 @pytest.mark.parametrize("bits", range(1, 17))
-def test_bitpack_long_input_crosses_slices(bits: int, rng: np.random.Generator) -> None:
-    n = 3 * bitpack.PACK_CHUNK + 13
+def test_bitpack_long_input_crosses_slices(bits: int, rng: np.random.Generator,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three threads on CHUNK-aligned ranges (PARALLEL_MIN lowered) write the same bytes as the reference."""
+    n = 3 * dither.CHUNK + 13
     codes = rng.integers(0, 2**bits, n)
-    packed = bitpack.pack(torch.from_numpy(codes.astype(np.int32)), bits)
+    monkeypatch.setattr(dither, "PARALLEL_MIN", dither.CHUNK)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        packed = bitpack.pack(torch.from_numpy(codes.astype(np.int32)), bits)
+        unpacked, top = bitpack.unpack_with_max(packed, bits, n, np.int32)
+    finally:
+        torch.set_num_threads(threads)
     assert np.array_equal(packed, reference_pack(codes, bits))
-    assert np.array_equal(bitpack.unpack(packed, bits, n), codes)
+    assert np.array_equal(unpacked, codes) and top == codes.max()
 
 
 def test_bitpack_rejects_bad_input() -> None:

@@ -489,8 +489,12 @@ def test_benchmark_runs_and_reports_every_row() -> None:
     from fedquant.benchmarks.quantizers import bench_quantize, format
 
     result = bench_quantize(n=1000, levels=15, repeats=1)
-    expected = {"copy", "dither", *QUANTIZERS, *(f"{name}/quantize" for name in QUANTIZERS)}
+    expected = {"copy", "range (aminmax)", "stochastic/dither", "qsgd/dither", *QUANTIZERS,
+                *(f"{name}/{part}" for name in QUANTIZERS
+                  for part in ("quantize", "encode", "decode", "decode+dequantize"))}
     assert set(result["rows"]) == expected
+    for key, goal in result["goals"].items():
+        assert result["rows"][key]["goal_met"] == (result["rows"][key]["ratio_to_copy"] >= goal)
     for row in result["rows"].values():
         assert row["seconds"] > 0 and row["gbps"] > 0 and row["ratio_to_copy"] > 0
     assert result["rows"]["copy"]["ratio_to_copy"] == 1.0
