@@ -138,8 +138,9 @@ RUN_THREADS = 1
 
 
 def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None = RUN_THREADS,
-             on_run: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
-    """Pilot, plan and every missing run of one seed; returns the plan record."""
+             on_run: Callable[[str, int, float], None] | None = None, plan_only: bool = False) -> dict[str, Any]:
+    """Pilot, plan and every missing run of one seed; returns the plan record. ``plan_only``: stop once the
+    plan (the prediction, from the pilot alone) is written; a later full call recomputes the same plan."""
     with torch_threads(threads):
         setup = set_up_seed(config, seed)
         todo = seed_jobs(config, out, seed)
@@ -160,8 +161,11 @@ def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None
         if chosen.name == "final" and chosen.measured is not None:
             record["predicted_sd"] = predicted_spread(plan, chosen.measured.variance_weights(config.rounds))
         write_atomic(plan_file(out, seed), dumps(record))
-        def run_rule(scheme: str, rule: Any) -> fedavg.RunOutput:
-            return fedavg.run_fedavg(setup.federation, scheme=scheme, rule=rule, context=plan.context)
+        if plan_only:
+            return record
+        def run_rule(scheme: str, rule: Any, measure: bool = True) -> fedavg.RunOutput:
+            return fedavg.run_fedavg(setup.federation, scheme=scheme, rule=rule, context=plan.context,
+                                     measure=measure)
 
         for scheme in todo:
             start = time.perf_counter()
@@ -169,7 +173,13 @@ def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None
             if scheme in plan.knobs and config.calibration_runs > 0:
                 knob, planned = plan.knobs[scheme]
                 res, trials = refine_knob(knob, planned, plan.budget_bits, config.calibration_runs,
-                                     lambda x, s=scheme, k=knob: run_rule(s, k.make(x)))
+                                          lambda x, s=scheme, k=knob: run_rule(s, k.make(x), measure=False))
+                if res is not None:  # the kept trial again, measured: the same training, so the same bits
+                    kept = max((t for t in trials if t["fits"]), key=lambda t: t["bits"])
+                    res = run_rule(scheme, knob.make(kept["value"]))
+                    if float(sum(r["bits"] for r in res.rows)) != kept["bits"]:
+                        raise RuntimeError(f"{scheme}: the measured rerun of the kept calibration trial spent "
+                                           "other bits than the trial (training is not deterministic)")
             if res is None:
                 res = run_rule(scheme, None if scheme == "none" else plan.rules[scheme])
             payload = {"format": FORMAT, "scheme": scheme, "seed": seed, "rows": res.rows,
@@ -202,6 +212,7 @@ def plan_record(setup: SeedSetup, plan: Plan, constants: dict[str, float]) -> di
         "forecasts": plan.forecasts,
         "predicted_objective": {s: sch.objective for s, sch in plan.schedules.items()},
         "planned_bits": {s: sch.total_bits for s, sch in plan.schedules.items()},
+        "planned_round_bits": {s: sch.round_bits.tolist() for s, sch in plan.schedules.items()},
         "params": plan.params,
         "round_weights": plan.context.round_weights.tolist(),
         "constants": constants,

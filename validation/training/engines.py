@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedquant.errors import InvalidArgument
-from fedquant.validation.training import stacked_forward
+from fedquant.validation.training import fused_linear, stacked_forward
 from fedquant.validation.training.local_sgd import LocalConfig, batch_plan
 
 ENGINES = ("vectorized", "loop")
@@ -85,6 +85,33 @@ class VectorizedEngine(_Base):
 
     name = "vectorized"
 
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, client_indices: Sequence[np.ndarray],
+                 cfg: LocalConfig, seed: int) -> None:
+        super().__init__(model, x, y, client_indices, cfg, seed)
+        #: Linear/ReLU networks train with the written-out backward of fused_linear.py
+        self.fused = fused_linear.supports(self.model)
+        self.linears = [layer for layer in self.model.children() if isinstance(layer, nn.Linear)]
+
+    def _fused_round(self, w: torch.Tensor, m: int, x_round: torch.Tensor, y_round: torch.Tensor,
+                     scale: torch.Tensor, active: list[int]) -> torch.Tensor:
+        """The round of fused_linear.train; returns the clients' parameters flat, [m, d] (sorted order)."""
+        chunks = iter(torch.split(w, self.sizes))
+        weights, biases = [], []
+        for layer in self.linears:  # parameters() order: weight [out, in], bias [out] per Linear
+            wt = next(chunks).view(layer.out_features, layer.in_features).t()
+            weights.append(wt.expand(m, *wt.shape).clone(memory_format=torch.contiguous_format))
+            biases.append(next(chunks).view(1, 1, -1).expand(m, 1, layer.out_features).clone(
+                memory_format=torch.contiguous_format))  # a copy: w must not change
+        S, _, B = x_round.shape[:3]
+        classes = self.linears[-1].out_features
+        onehot = F.one_hot(y_round, classes).to(w.dtype)
+        fused_linear.train(weights, biases, x_round.reshape(S, m, B, -1), onehot, scale, active, self.cfg.lr,
+                           self.cfg.momentum)
+        parts: list[torch.Tensor] = []
+        for wt, b in zip(weights, biases, strict=True):
+            parts += [wt.transpose(1, 2).reshape(m, -1), b.reshape(m, -1)]
+        return torch.cat(parts, dim=1)
+
     def local_updates(self, w: torch.Tensor, clients: Sequence[int], round_: int) -> torch.Tensor:
         m = len(clients)
         plans = [self.plan(c, round_) for c in clients]
@@ -101,6 +128,11 @@ class VectorizedEngine(_Base):
         index_t = torch.from_numpy(index)
         x_round, y_round = self.x[index_t], self.y[index_t]  # one gather per round: [S, m, B, ...]
         scale_t = torch.from_numpy(scale).to(w.dtype)
+        if self.fused:
+            flat = self._fused_round(w, m, x_round, y_round, scale_t, active)
+            out = torch.empty_like(flat)
+            out[torch.from_numpy(order)] = flat - w
+            return out
         stacked = [c.reshape(s).expand(m, *s).clone() for c, s in zip(torch.split(w, self.sizes), self.shapes,
                                                                         strict=True)]
         bufs = [torch.zeros_like(p) for p in stacked] if self.cfg.momentum > 0 else None

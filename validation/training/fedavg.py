@@ -112,11 +112,13 @@ class Federation:
 
 def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context: Context | None,
                keep_iterates: Sequence[int] = (), rounds: int | None = None,
-               inject: Mapping[int, torch.Tensor] | None = None) -> RunOutput:
+               inject: Mapping[int, torch.Tensor] | None = None, measure: bool = True) -> RunOutput:
     """Run ``rounds`` (default spec.rounds) rounds of FedAvg; ``rule`` None is the unquantized reference.
 
     ``inject`` maps a round t to a vector added to w_{t+1} of the unquantized reference (the persistence
-    probes, persistence.py)."""
+    probes, persistence.py). ``measure=False`` runs the same training (same updates, levels, bits and losses)
+    but skips what only the report reads: the sharp estimate, the excess loss, ∇f, the test set and the
+    per-client rows (the calibration trials, trial_calibration.py, need only the bits)."""
     spec, objective, seed = fed.spec, fed.objective, fed.seed
     T = spec.rounds if rounds is None else rounds
     block_sizes = fed.block_sizes
@@ -126,10 +128,17 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
     residual = (torch.zeros(spec.clients, int(block_sizes.sum()), dtype=torch.float32)
                 if spec.error_feedback and rule is not None else None)
     agg_error = rule is not None and (spec.error_feedback or spec.quantizer == "deterministic")
-    sharp = rule is not None and not spec.error_feedback and get_quantizer(spec.quantizer).unbiased
+    sharp = measure and rule is not None and not spec.error_feedback and get_quantizer(spec.quantizer).unbiased
     out = RunOutput(rows=[], client_rows=[])
-    loss_now, grad = objective.loss_and_grad(w)
-    acc, test_loss = objective.test(w)  # of w_t; each round's end evaluates the next w once
+
+    def evaluate(v: torch.Tensor) -> tuple[float, torch.Tensor | None]:  # f(v), and ∇f(v) when measuring
+        return objective.loss_and_grad(v) if measure else (objective.loss(v), None)
+
+    def test(v: torch.Tensor) -> tuple[float | None, float | None]:
+        return objective.test(v) if measure else (None, None)
+
+    loss_now, grad = evaluate(w)
+    acc, test_loss = test(w)  # of w_t; each round's end evaluates the next w once
     for t in range(T):
         if t in keep_iterates:
             out.iterates[t] = w.clone()
@@ -153,7 +162,7 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
         out.block_ranges.append(block_range_rms(p, ranges))
         row: dict[str, Any] = {
             "scheme": scheme, "seed": seed, "round": t, "loss": loss_now, "accuracy": acc, "test_loss": test_loss,
-            "grad_norm2": float(torch.dot(grad, grad)), "participants": len(chosen),
+            "grad_norm2": None if grad is None else float(torch.dot(grad, grad)), "participants": len(chosen),
             "range": float(range_rms(p, ranges, block_sizes)), "p2": float(np.sum(p**2)),
         }
         p_t = torch.from_numpy(p.astype(np.float32))
@@ -180,25 +189,26 @@ def run_fedavg(fed: Federation, *, scheme: str, rule: LevelRule | None, context:
                 row["excess_loss_predicted"] = predicted_excess(objective, exact, bar_loss, sent, p, chosen, fed.slices,
                                                                 ranges, levels, get_quantizer(spec.quantizer),
                                                                 seed, t)
-        out.client_rows.extend(_client_rows(fed, scheme, t, chosen, p, ranges, None if rule is None else levels,
-                                            uplinks))
+        if measure:
+            out.client_rows.extend(_client_rows(fed, scheme, t, chosen, p, ranges,
+                                                None if rule is None else levels, uplinks))
         if spec.downlink_bits is not None:
-            if rule is not None:
+            if rule is not None and measure:
                 row["excess_loss"] = objective.loss(w_next) - objective.loss(exact)
             w_next, dl_bits = _downlink(w, w_next, spec.downlink_bits, seed, t, len(chosen))
             row["downlink_bits"] = dl_bits
             w = w_next
-            loss_now, grad = objective.loss_and_grad(w)
+            loss_now, grad = evaluate(w)
         else:
             w = w_next
-            loss_now, grad = objective.loss_and_grad(w)
-            if rule is not None:  # f(w_{t+1}) − f(w̄_{t+1}): the excess loss quantization caused this round
+            loss_now, grad = evaluate(w)
+            if rule is not None and measure:  # f(w_{t+1}) − f(w̄_{t+1}): the excess loss quantization caused
                 row["excess_loss"] = loss_now - (bar_loss if sharp else objective.loss(exact))
-                if sharp:  # minus its zero-mean first-order part ∇f(w̄)ᵀe: the same mean, far less noise
+                if sharp:  # this round; minus its zero-mean first-order part ∇f(w̄)ᵀe: same mean, less noise
                     e = (w - exact).double()
                     row["excess_loss_second_order"] = row["excess_loss"] - float(torch.dot(grad_bar.double(), e))
         row["loss_after"] = loss_now
-        acc, test_loss = objective.test(w)
+        acc, test_loss = test(w)
         row["accuracy_after"] = acc
         out.rows.append(row)
     if not np.isfinite(loss_now):
