@@ -52,14 +52,23 @@ def make_items(problem: ScheduleProblem, granularity: str) -> Items:
     w = item_weights(problem)  # (T, N, K)
     active = problem.range_ > 0
     coords = np.where(active, problem.block_sizes[None, None, :], 0).astype(np.float64)
+    T, N, K = w.shape
+    # summing over axes of length 1 is the identity: skip those reductions (a copy each at T = 10^7)
     if granularity == "round":
-        weight, cost = w.sum(axis=(1, 2)), coords.sum(axis=(1, 2))
+        if N * K == 1:
+            weight, cost = w.reshape(T), coords.reshape(T)
+        else:
+            weight, cost = w.sum(axis=(1, 2)), coords.sum(axis=(1, 2))
     elif granularity == "block":
-        weight, cost = w.sum(axis=1), coords.sum(axis=1)
+        weight, cost = (w[:, 0, :], coords[:, 0, :]) if N == 1 else (w.sum(axis=1), coords.sum(axis=1))
     else:
         weight, cost = w, coords
     shape = weight.shape
-    flat_w, flat_c = weight.ravel(), cost.ravel()
-    keep = np.flatnonzero(flat_c > 0)
+    flat_w, flat_c = np.ascontiguousarray(weight).ravel(), np.ascontiguousarray(cost).ravel()
+    sends = flat_c > 0
+    if sends.all():  # every item sends (no zero-range block): no gather needed
+        keep = np.arange(flat_c.size)
+        return Items(weight=flat_w, unit_cost=flat_c, index=keep, grid_shape=shape, granularity=granularity)
+    keep = np.flatnonzero(sends)
     return Items(weight=flat_w[keep], unit_cost=flat_c[keep], index=keep, grid_shape=shape,
                  granularity=granularity)

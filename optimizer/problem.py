@@ -133,7 +133,7 @@ class ScheduleProblem:
         if clients is not None:
             if int(clients) != clients or clients < 1:
                 raise InvalidArgument("clients", "an integer ≥ 1", clients)
-            if r.shape[1] == 1:
+            if r.shape[1] == 1 and clients > 1:
                 r = np.broadcast_to(r, (r.shape[0], int(clients), r.shape[2])).copy()
             elif r.shape[1] != clients:
                 raise InvalidArgument("clients", f"{r.shape[1]} (the ranges given have that many clients)", clients)

@@ -6,10 +6,13 @@ g_{ij} = W_i (f(b_min + j − 1) − f(b_min + j)), j = 1..b_max − b_min, decr
 * Equal unit costs (one block size, every block active): the problem is a separable convex resource
   allocation with unit steps, for which taking the M largest marginal gains (M = increments the budget
   buys) is optimal — the greedy/marginal-allocation theorem (Gross 1956; Ibaraki & Katoh, *Resource
-  Allocation Problems*, MIT Press 1988, Thm 4.1.1). The M-th largest gain is found exactly by bisection over
-  the float64 bit patterns with per-increment sorted rows (no full sort of the n·J gains); increments tied at
-  the threshold are spread evenly over the tied items in index order (any choice among ties is optimal;
-  this one spends a flat trajectory evenly), so the result is exact and deterministic; O(n log n + J·64·log n).
+  Allocation Problems*, MIT Press 1988, Thm 4.1.1). The M-th largest gain θ is found exactly by bisection
+  over the float64 bit patterns (64 steps), counting the gains above a value on the rows W_(·)·g_j of the
+  once-sorted weights (each row ascending; the (J, n) table of gains is never built, nor a full sort of the
+  n·J gains); item i then takes increment j iff W_i·g_j > θ, i.e. iff W_i reaches the row's cut weight, one
+  searchsorted over the J cuts. Increments tied at the threshold are spread evenly over the tied items in
+  index order (any choice among ties is optimal; this one spends a flat trajectory evenly), so the result is
+  exact and deterministic; O(n log n) for the sort + O(64·J·log n) for θ + O(n log J) for the counts.
 * Unequal unit costs (blocks of different sizes, or some zero-range blocks): a knapsack, NP-hard in general.
   We take increments in decreasing gain-per-bit order (the Lagrangian solution for the multiplier μ* at which
   the budget binds), repair greedily with what is left, and certify the result with the Lagrangian dual
@@ -46,9 +49,41 @@ def increment_gains(bits_min: int, bits_max: int) -> np.ndarray:
     return f[:-1] - f[1:]
 
 
-def _count_greater(rows: np.ndarray, value: float) -> int:
-    n = rows.shape[1]
-    return int(sum(n - np.searchsorted(row, value, side="right") for row in rows))
+def _first_greater(sorted_weight: np.ndarray, gains: np.ndarray, value: float,
+                   lo: np.ndarray | None = None, hi: np.ndarray | None = None) -> np.ndarray:
+    """For every increment j, the first position p with sorted_weight[p]·gains[j] > value (n if none).
+
+    The row sorted_weight·gains[j] is ascending (float64 rounding is monotone), so this is
+    ``searchsorted(row, value, side="right")`` on every row, without building the (J, n) matrix of rows:
+    a guess ``searchsorted(sorted_weight, value/gains[j])`` is checked exactly on the two products beside it
+    (right when no weight lies within a rounding of value/gains[j]), and a row whose guess fails is settled
+    by a binary search that forms only the products it probes. Exact either way: it compares the same float64
+    products a materialised row would hold. ``lo``/``hi`` bound the answer when it is known to lie in
+    [lo, hi] (the answers at a smaller and a larger value). O(J·log n).
+    """
+    n = sorted_weight.size
+    lo = np.zeros(gains.size, dtype=np.int64) if lo is None else lo
+    hi = np.full(gains.size, n, dtype=np.int64) if hi is None else hi
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        guess = np.clip(np.searchsorted(sorted_weight, value / gains, side="right"), lo, hi)
+    below = (guess == 0) | (sorted_weight[np.maximum(guess - 1, 0)] * gains <= value)  # guess − 1 is not above
+    above = (guess == n) | (sorted_weight[np.minimum(guess, n - 1)] * gains > value)  # guess is above
+    if np.all(below & above):
+        return guess
+    # the checks that failed narrow the window: answer ≤ guess − 1 (not below) or ≥ guess + 1 (not above)
+    # invariant: every position < lo has product ≤ value, every position ≥ hi has product > value
+    ok = below & above
+    lo = np.where(ok, guess, np.where(above, lo, guess + 1))
+    hi = np.where(ok, guess, np.where(below, hi, guess - 1))
+    while True:
+        open_ = np.flatnonzero(lo < hi)
+        if open_.size == 0:
+            return lo
+        low, high = lo[open_], hi[open_]
+        mid = (low + high) // 2
+        greater = sorted_weight[mid] * gains[open_] > value  # mid < high ≤ n: a valid position
+        hi[open_] = np.where(greater, mid, high)
+        lo[open_] = np.where(greater, low, mid + 1)
 
 
 TIES = ("spread", "first")
@@ -60,42 +95,53 @@ def top_increments(weight: np.ndarray, gains: np.ndarray, m: int, ties: str = "s
     Increments tied at the threshold go to tied items spread evenly in index order (``ties="spread"``) or to
     the lowest indices (``"first"``: what a planner re-solving every round wants, to spend now rather than
     later when it cannot tell the difference).
+
+    Cost O(n log n) for one sort of the weights (no argsort, no (J, n) product matrix), 64 exact counts of
+    O(J log n) each for the threshold, and O(n log J) to hand each item its increments.
     """
+    weight = np.asarray(weight, dtype=np.float64)
+    gains = np.asarray(gains, dtype=np.float64)
     n, J = weight.size, gains.size
     if m <= 0 or J == 0:
         return np.zeros(n, dtype=np.int64)
     if m >= n * J:
         return np.full(n, J, dtype=np.int64)
-    order = np.argsort(weight)  # ties among equal weights are settled by item index below
-    rows = gains[:, None] * weight[order][None, :]  # (J, n), every row ascending
+    ws = np.sort(weight)  # row j of the product table is ws·gains[j], ascending
     # θ = the m-th largest product = the smallest float64 v with #{products > v} < m; positive float64 values
     # are ordered like their int64 bit patterns, so bisect on those (64 steps, exact)
     lo = int(np.float64(0.0).view(np.int64))
-    hi = int(np.float64(rows[0, -1]).view(np.int64))  # the largest product: nothing is greater
+    hi = int(np.float64(ws[-1] * gains[0]).view(np.int64))  # the largest product: nothing is greater
+    # rows' first positions above the values of the bit patterns lo and hi; they bound those of any value
+    # between, so each count searches only the window the bisection has left
+    at_lo = _first_greater(ws, gains, 0.0)
+    at_hi = np.full(J, n, dtype=np.int64)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _count_greater(rows, float(np.int64(mid).view(np.float64))) < m:
-            hi = mid
+        at_mid = _first_greater(ws, gains, float(np.int64(mid).view(np.float64)), at_lo, at_hi)
+        if n * J - int(at_mid.sum()) < m:  # fewer than m products above: θ ≤ mid
+            hi, at_hi = mid, at_mid
         else:
-            lo = mid
-    theta = float(np.int64(hi).view(np.float64))
-    starts = [int(np.searchsorted(row, theta, side="right")) for row in rows]
-    hist = np.bincount(np.asarray(starts), minlength=n + 1)
-    inc_sorted = np.cumsum(hist)[:n]  # position p gets one increment for every row whose suffix covers it
-    remaining = m - int(sum(n - s for s in starts))
+            lo, at_lo = mid, at_mid
+    # θ = the value of the bit pattern hi; row j's products above θ sit at sorted positions ≥ starts[j]
+    starts = at_hi
+    # item i takes increment j iff w_i·g_j > θ iff w_i ≥ ws[starts[j]] (monotone rounding), and the cut
+    # values ws[starts[j]] rise with j (g decreases), so its count of increments is a searchsorted on them
+    cut = np.where(starts < n, ws[np.minimum(starts, n - 1)], np.inf)
+    inc = np.asarray(np.searchsorted(cut, weight, side="right"), dtype=np.int64)
+    remaining = m - int(n * J - starts.sum())
     if remaining > 0:  # fill with products equal to θ, spread evenly over the tied items in index order
-        tied: list[int] = []
-        for row, start in zip(rows, starts, strict=True):
-            first = int(np.searchsorted(row, theta, side="left"))
-            tied.extend(range(first, start))
-        tied_sorted = np.asarray(sorted(set(tied), key=lambda pos: order[pos]), dtype=np.int64)
+        firsts = at_lo  # first product ≥ θ per row: lo's bit pattern is θ's predecessor, the next float below
+        tied_mask = np.zeros(n, dtype=bool)
+        for first, start in zip(firsts.tolist(), starts.tolist(), strict=True):
+            if first < start:  # positions first..start−1 of this row equal θ: weights in [ws[first], ws[start])
+                upper = ws[start] if start < n else np.inf
+                tied_mask |= (weight >= ws[first]) & (weight < upper)
+        tied_sorted = np.flatnonzero(tied_mask)
         if ties == "first":
             pick = np.arange(remaining)
         else:
             pick = np.floor((np.arange(remaining) + 0.5) * tied_sorted.size / remaining).astype(np.int64)
-        inc_sorted[tied_sorted[pick]] += 1
-    inc = np.empty(n, dtype=np.int64)
-    inc[order] = inc_sorted
+        inc[tied_sorted[pick]] += 1
     return inc
 
 
@@ -116,15 +162,20 @@ def solve_integer(weight: np.ndarray, unit_cost: np.ndarray, budget: float, bits
     if spare < -1e-9 * max(1.0, budget):
         raise ValueError(f"budget {budget} below the minimum {base}")
 
+    # f(b) for every width the box allows, looked up instead of evaluating 2^b per item (same float64 values:
+    # the table is the same formula on the same integers)
+    table = unit_error(levels_for_width(np.arange(bits_min, bits_max + 1, dtype=np.float64)))
+
     def value(b: np.ndarray) -> float:
-        return float(np.sum(weight * unit_error(levels_for_width(b))))
+        return float(np.sum(weight * table[np.asarray(b, dtype=np.int64) - bits_min]))
 
     if n == 0:
         return IntegerSolution(np.zeros(0, dtype=np.int64), 0.0, 0.0, "no active blocks")
     if np.all(unit_cost == unit_cost[0]):
         m = int(np.floor(spare / unit_cost[0] + 1e-9))
-        bits = bits_min + top_increments(weight, gains, m, ties)
-        obj = value(bits)
+        inc = top_increments(weight, gains, m, ties)
+        obj = float(np.sum(weight * table[inc]))
+        bits = inc + bits_min
         return IntegerSolution(bits, obj, obj, "marginal allocation, exact (equal unit costs)")
     # unequal costs: increments in decreasing gain per bit; prefix = Lagrangian solution at μ*
     ratio = (weight[:, None] * gains[None, :]) / unit_cost[:, None]  # (n, J)

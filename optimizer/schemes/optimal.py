@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from fedquant.errors import InvalidArgument
-from fedquant.optimizer.bit_cost import block_bits
+from fedquant.optimizer.bit_cost import bits_function
 from fedquant.optimizer.decision_items import GRANULARITIES, make_items
 from fedquant.optimizer.problem import ScheduleProblem
 from fedquant.optimizer.schedule_record import Schedule
@@ -38,8 +38,18 @@ def default_granularity(problem: ScheduleProblem) -> str:
 
 
 def side_bits(problem: ScheduleProblem) -> float:
-    """Bits spent whatever the levels: the side information of every block (levels 0 costs exactly that)."""
-    return float(block_bits(problem, np.zeros(problem.range_.shape)).sum())
+    """Bits spent whatever the levels: the side information of every block (levels 0 costs exactly that).
+
+    The bit formula at s = 0 depends on the block size only, so this is T·N·Σ_k bits(d_k, 0) — the same
+    whole number as summing ``block_bits`` at levels 0 over the (T, N, K) grid, without building it.
+    """
+    per_round_client = block_bits_at_zero(problem)
+    return float(problem.rounds * problem.clients * per_round_client)
+
+
+def block_bits_at_zero(problem: ScheduleProblem) -> float:
+    """Σ_k bits(d_k, s = 0): one client's side information in one round (``bit_cost.bits_function``)."""
+    return float(np.sum(bits_function(problem.cost)(problem.block_sizes, np.zeros(problem.blocks))))
 
 
 def solve(problem: ScheduleProblem, granularity: str | None = None, ties: str = "spread") -> Schedule:
