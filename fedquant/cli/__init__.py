@@ -1,4 +1,4 @@
-"""The ``fedquant`` command: ``bound``, ``schedule``, ``validate``, ``sweep`` and ``bench``.
+"""The ``fedquant`` command: ``bound``, ``schedule``, ``validate``, ``sweep``, ``study`` and ``bench``.
 
 Each subcommand prints a readable summary, or one JSON object with ``--format json``. Bad input exits 2 with
 one line on stderr naming the flag and what it accepts.
@@ -10,12 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fedquant.cli import bench, bound, schedule, sweep, validate
+from fedquant.cli import bench, bound, schedule, study, sweep, validate
 from fedquant.cli._common import Parser, UsageError, fail
 from fedquant.errors import InvalidArgument
 
 #: each module adds its subcommand (``add_parser``) and imports what it runs only when it runs
-SUBCOMMANDS = (bound, schedule, validate, sweep, bench)
+SUBCOMMANDS = (bound, schedule, validate, sweep, study, bench)
 
 
 def build_parser() -> Parser:

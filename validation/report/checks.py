@@ -257,6 +257,29 @@ def check_ranking(predicted: dict[str, float], measured: dict[str, float]) -> di
             "final_loss": {s: float(measured[s]) for s in names}}
 
 
+def predict_winner(predicted: dict[str, list[float]], spread: dict[str, list[float]] | None, z: float = 1.96,
+                   all_tie: bool = False) -> tuple[str, list[str] | None, dict[str, float]]:
+    """The prediction alone, from the plans (before training): the winner w = argmin_s J̄_s, the schemes
+    expected to tie with it (see :func:`check_prediction`; None when the criterion predicts no spread), and
+    J̄_s. ``predicted`` maps each scheme to its J on every seed (no None)."""
+    names = list(predicted)
+    mean_j = {s: float(np.mean(predicted[s])) for s in names}
+    winner = min(names, key=lambda s: mean_j[s])
+    ties: list[str] | None = None
+    if all_tie:
+        ties = [s for s in names if s != winner]
+    elif spread is not None and all(s in spread for s in names):
+        n = len(predicted[winner])
+        ties = []
+        for s in names:
+            if s == winner:
+                continue
+            se = math.sqrt(float(np.mean(np.square(spread[s]) + np.square(spread[winner]))) / n)
+            if abs(mean_j[s] - mean_j[winner]) < z * se:
+                ties.append(s)
+    return winner, ties, mean_j
+
+
 def check_prediction(predicted: dict[str, list[float]], spread: dict[str, list[float]] | None,
                      verdicts: list[dict[str, Any]], z: float = 1.96, all_tie: bool = False) -> dict[str, Any]:
     """The toolkit's prediction, made before training, against the paired verdicts measured after it.
@@ -277,20 +300,7 @@ def check_prediction(predicted: dict[str, list[float]], spread: dict[str, list[f
     if len(names) < 2:
         return {"predicted": None, "measured": None, "tolerance": tolerance, "holds": None,
                 "note": "fewer than two schemes at equal budget"}
-    mean_j = {s: float(np.mean(predicted[s])) for s in names}
-    winner = min(names, key=lambda s: mean_j[s])
-    ties: list[str] | None = None
-    if all_tie:
-        ties = [s for s in names if s != winner]
-    elif spread is not None and all(s in spread for s in names):
-        n = len(predicted[winner])
-        ties = []
-        for s in names:
-            if s == winner:
-                continue
-            se = math.sqrt(float(np.mean(np.square(spread[s]) + np.square(spread[winner]))) / n)
-            if abs(mean_j[s] - mean_j[winner]) < z * se:
-                ties.append(s)
+    winner, ties, mean_j = predict_winner({s: predicted[s] for s in names}, spread, z, all_tie)
     good = ("best", "tied")
     misses = [] if measured[winner] in good else [f"predicted winner {winner} measured {measured[winner]}"]
     misses += [f"predicted tie {s} measured {measured[s]}" for s in (ties or []) if measured[s] not in good]

@@ -183,16 +183,25 @@ def ranking_in_context(ranking: dict[str, Any], verdicts: dict[str, Any], calibr
                     "the prediction check is the verdict"}
 
 
-def prediction_in_context(config: ExperimentConfig, plans: dict[int, Any], verdicts: dict[str, Any]) -> dict[str, Any]:
-    """The prediction check (checks.check_prediction) on the calibrated schemes; n/a where quantization is not
-    limiting or helps (then no cost model can order the schedules)."""
+def plan_inputs(config: ExperimentConfig, plans: dict[int, Any]) -> tuple[
+        dict[str, list[float]], dict[str, list[float]] | None, bool]:
+    """What the plans (the pilots) predict for the calibrated schemes: J per seed, its spread sd per seed (None
+    unless every seed planned on the final-loss criterion), and whether the pilot's injected noise cost
+    nothing measurable on every seed (then the toolkit predicts that every schedule ties)."""
     calibrated = config.adaptive()
     predicted = {s: [plans[k]["predicted_objective"].get(s) for k in config.seeds] for s in calibrated}
     have_sd = all("predicted_sd" in plans[k] for k in config.seeds)
     spread = {s: [plans[k]["predicted_sd"][s] for k in config.seeds] for s in calibrated} if have_sd else None
-    # the pilot's injected noise cost nothing measurable on every seed: the toolkit predicts that schedules tie
     unresolved = all("fit" not in plans[k].get("criterion", {}).get("persistence", {"fit": None})
                      for k in config.seeds)
+    return predicted, spread, unresolved
+
+
+def prediction_in_context(config: ExperimentConfig, plans: dict[int, Any], verdicts: dict[str, Any]) -> dict[str, Any]:
+    """The prediction check (checks.check_prediction) on the calibrated schemes; n/a where quantization is not
+    limiting or helps (then no cost model can order the schedules)."""
+    calibrated = config.adaptive()
+    predicted, spread, unresolved = plan_inputs(config, plans)
     out = check_prediction(predicted, spread, [v for v in verdicts["against_best"] if v["scheme"] in calibrated],
                            all_tie=unresolved)
     if unresolved:
@@ -288,6 +297,12 @@ def write_outputs(config: ExperimentConfig, out: Path) -> dict[str, Any]:
 
     write_plots(config, plans, runs, summary, out)
     return summary
+
+
+def _signed(v: float, digits: int = 4) -> str:
+    """v with its sign at ``digits`` decimals; a value that rounds to zero reads +0.0…, never −0.0…."""
+    text = f"{v:+.{digits}f}"
+    return "+" + text[1:] if float(text) == 0 else text
 
 
 def _n(v: Any, fmt: str = ".4g") -> str:
@@ -423,8 +438,8 @@ def report_markdown(config: ExperimentConfig, plans: dict[int, Any], summary: di
     for r in summary["runs"]:
         dl = r["loss_cost_vs_none"]
         da = r["accuracy_cost_vs_none"]
-        dl_txt = "–" if dl is None else f"{dl:+.4f}"
-        da_txt = "–" if da is None else f"{0.0 - da:+.4f}"
+        dl_txt = "–" if dl is None else _signed(dl)
+        da_txt = "–" if da is None else _signed(0.0 - da)
         out.append(f"| {r['scheme']} | {r['seed']} | {r['final_loss']:.4f} | {dl_txt} | "
                    f"{r['final_accuracy']:.4f} | {da_txt} | {r['total_bits'] / 1e6:.3f} |")
     out += ["", "## Estimated constants (pilot iterates)", "", "| seed | L | σ² | ζ² | gap f(w₀) |",

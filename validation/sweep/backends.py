@@ -19,6 +19,7 @@ from fedquant.validation.experiment.config import ExperimentConfig
 from fedquant.validation.experiment.runner import RUN_THREADS, run_seed
 
 Unit = tuple[ExperimentConfig, str, int]  # the cell's configuration, its folder, a seed
+UnitFn = Callable[[ExperimentConfig, str, int], int]  # what a worker does with a unit (a module-level function)
 BACKENDS = ("local", "ray")
 #: tries of a unit whose worker died before it finished
 MAX_ATTEMPTS = 3
@@ -32,6 +33,12 @@ def run_unit(config: ExperimentConfig, out: str, seed: int) -> int:
     return seed
 
 
+def plan_unit(config: ExperimentConfig, out: str, seed: int) -> int:
+    """The pilot and plan of one (cell, seed) only: the prediction, written before anything trains."""
+    run_seed(config, Path(out), seed, threads=RUN_THREADS, plan_only=True)
+    return seed
+
+
 def _single_thread() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
@@ -39,19 +46,19 @@ def _single_thread() -> None:
     torch.set_num_threads(1)
 
 
-def run_local(units: list[Unit], workers: int, done: Callable[[Unit], None]) -> None:
+def run_local(units: list[Unit], workers: int, done: Callable[[Unit], None], fn: UnitFn = run_unit) -> None:
     """``workers`` = 1: in this process, one unit after another; else a process pool, each unit retried (up to
     MAX_ATTEMPTS) when its worker dies."""
     if workers <= 1:
         for unit in units:
-            run_unit(*unit)
+            fn(*unit)
             done(unit)
         return
     attempts = dict.fromkeys(range(len(units)), 0)
     pending = list(range(len(units)))
     while pending:
         with ProcessPoolExecutor(max_workers=workers, initializer=_single_thread) as pool:
-            futures = {pool.submit(run_unit, *units[i]): i for i in pending}
+            futures = {pool.submit(fn, *units[i]): i for i in pending}
             finished: set[int] = set()
             try:
                 for fut in as_completed(futures):
@@ -68,7 +75,8 @@ def run_local(units: list[Unit], workers: int, done: Callable[[Unit], None]) -> 
                 raise RuntimeError(f"the worker of {out}, seed {seed} died {MAX_ATTEMPTS} times")
 
 
-def run_ray(units: list[Unit], workers: int, address: str | None, done: Callable[[Unit], None]) -> None:
+def run_ray(units: list[Unit], workers: int, address: str | None, done: Callable[[Unit], None],
+            fn: UnitFn = run_unit) -> None:
     """Ray tasks of one CPU each (a local Ray of ``workers`` CPUs without ``address``); Ray retries a task whose
     worker died."""
     try:
@@ -85,7 +93,7 @@ def run_ray(units: list[Unit], workers: int, address: str | None, done: Callable
         else:
             ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
     try:
-        task = ray.remote(num_cpus=1, max_retries=MAX_ATTEMPTS - 1)(run_unit)
+        task = ray.remote(num_cpus=1, max_retries=MAX_ATTEMPTS - 1)(fn)
         refs = {task.remote(*unit): unit for unit in units}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)

@@ -59,7 +59,9 @@ def _is_axis(key: str, value: Any) -> bool:
     return isinstance(value, list)
 
 
-def _config(values: dict[str, Any], cell: str) -> ExperimentConfig:
+def cell_config(values: dict[str, Any], cell: str) -> ExperimentConfig:
+    """The checked configuration of a cell: ``values`` over their preset (default demo), as validate
+    builds one from its flags; a refusal names ``cell``."""
     chosen = dict(values)
     base = preset(str(chosen.pop("preset", "demo")))
     if "local_steps" in chosen and "local_epochs" not in chosen:  # one of the two, as validate's flags
@@ -95,7 +97,7 @@ def parse(grid: dict[str, Any]) -> Sweep:
     for index, combo in enumerate(itertools.product(*(grid[a] for a in axes))):
         values = dict(zip(axes, combo, strict=True))
         label = ", ".join(f"{k}={_show(v)}" for k, v in values.items()) or "the one cell"
-        cells.append(Cell(index, values, _config({**fixed, **values}, f"c{index:03d} ({label})")))
+        cells.append(Cell(index, values, cell_config({**fixed, **values}, f"c{index:03d} ({label})")))
     return Sweep(grid=dict(grid), axes=axes, cells=tuple(cells))
 
 
