@@ -3,7 +3,7 @@
 The rooms, each depending only on the ones above it:
 
 * ``rng``          randomness keyed by (seed, round, client, stream): same seed, same bytes
-* ``data``         datasets (digits, mnist1d, synthetic) and partitioners (iid, dirichlet, shards, natural)
+* ``data``         datasets (digits, mnist, mnist1d, synthetic) and partitioners (iid, dirichlet, shards, natural)
 * ``compression``  quantizers (stochastic, deterministic, qsgd) and codecs (fixed-length, Elias)
 * ``training``     models, local SGD, the loop and vectorised engines, the global loss, ``run_fedavg``
 * ``experiment``   configuration and presets, per-seed set-up, pilot → plan → trial calibration, constants

@@ -18,8 +18,9 @@ MAX_ROUNDS, MAX_ELEMENTS, MAX_THREADS = 10**7, 250_000_000, 256
 
 HELP = ("benchmarks: theory (derive, CLI start, evaluation rate, bound / PEPit table), schedule (vs cvxpy), engine, "
         "quantize, sweep (serial vs local workers vs Ray), flower (Flower's simulation vs fedquant's engine; the "
-        "flower extra), scaling (fitted exponent of time vs size per cost, and a log-log plot)")
-PARTS = ("theory", "schedule", "engine", "quantize", "sweep", "flower", "scaling")
+        "flower extra), scaling (fitted exponent of time vs size per cost, and a log-log plot), job (where the "
+        "default validate's wall time goes; --notebooks also times the notebook suite)")
+PARTS = ("theory", "schedule", "engine", "quantize", "sweep", "flower", "scaling", "job")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cvxpy", action="store_true", help="schedule: skip cvxpy (about 40 s at T = 10^5; refused "
                    f"above T = {CVXPY_MAX_ROUNDS:,})")
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), help="engine, scaling: torch threads (default: torch's)")
+    p.add_argument("--notebooks", action="store_true", help="job: also run and time the notebooks (pytest --nbmake)")
     p.add_argument("--quick", action="store_true", help="scaling: few small sizes (under 30 s) instead of the full "
                    "run (a few minutes)")
     p.add_argument("--out", default="bench-scaling.png", help="scaling: the log-log plot to write (.png, .pdf or "
@@ -79,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
             from fedquant.benchmarks.flower import format_bench as fmt
 
             results[part] = bench_flower()
+            texts.append(fmt(results[part]))
+        elif part == "job":
+            from fedquant.benchmarks.job import bench_job
+            from fedquant.benchmarks.job import format_bench as fmt
+
+            results[part] = bench_job(notebooks=args.notebooks)
             texts.append(fmt(results[part]))
         elif part == "scaling":
             from fedquant.benchmarks.scaling import bench_scaling

@@ -43,8 +43,8 @@ def _schemes(text: str) -> tuple[str, ...]:
 #: every flag that sets the ExperimentConfig field of its name (dashes for underscores): argparse's options,
 #: and the conversion applied after parsing (one that can refuse with the flag's name)
 CONFIG_FLAGS: tuple[tuple[str, dict[str, Any], Callable[[str], Any] | None], ...] = (
-    ("dataset", {"help": "digits | mnist1d | synthetic (all generated offline)"}, None),
-    ("model", {"help": "logreg | mlp | cnn"}, None),
+    ("dataset", {"help": "digits | mnist | mnist1d | synthetic (all offline: bundled or generated)"}, None),
+    ("model", {"help": "logreg | mlp | cnn | vanilla-cnn (FedDQ's CNN, scaled down; mnist only)"}, None),
     ("clients", {"type": positive_int}, None),
     ("participation", {"type": finite_float, "help": "fraction of clients sampled per round, in (0, 1]"}, None),
     ("partition", {"help": "iid | dirichlet:A | shards:K | natural (synthetic)"}, None),

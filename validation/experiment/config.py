@@ -74,6 +74,9 @@ class ExperimentConfig:
             raise InvalidArgument("model", f"one of {', '.join(MODELS)}", self.model)
         if self.model == "cnn" and self.dataset == "synthetic":
             raise InvalidArgument("model", "logreg or mlp on synthetic (flat features)", self.model)
+        if self.model == "vanilla-cnn" and self.dataset != "mnist":
+            raise InvalidArgument("model", "logreg, mlp or cnn on " + self.dataset + " (vanilla-cnn needs images of "
+                                  "at least 16×16 pixels: mnist)", self.model)
         _int("clients", self.clients, 1)
         if not (isinstance(self.participation, int | float) and 0 < self.participation <= 1):
             raise InvalidArgument("participation", "a fraction in (0, 1]", self.participation)

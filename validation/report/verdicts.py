@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import t as student_t
+from scipy.special import stdtrit  # the Student-t quantile, without importing scipy.stats
 
 #: the confidence level of every interval
 LEVEL = 0.95
@@ -52,7 +52,7 @@ def paired(scheme: str, reference: str, values: np.ndarray, reference_values: np
         verdict = "tied" if np.all(d == 0) else ("better" if mean < 0 else "worse") if n >= 2 else "one seed"
         low = high = mean if n >= 2 else None
         return Paired(scheme, reference, mean, low, high, wins, n, verdict)
-    half = float(student_t.ppf(0.5 + LEVEL / 2, n - 1)) * float(np.std(d, ddof=1)) / math.sqrt(n)
+    half = float(stdtrit(n - 1, 0.5 + LEVEL / 2)) * float(np.std(d, ddof=1)) / math.sqrt(n)
     low, high = mean - half, mean + half
     verdict = "better" if high < 0 else "worse" if low > 0 else "tied"
     return Paired(scheme, reference, mean, low, high, wins, n, verdict)

@@ -91,26 +91,48 @@ class VectorizedEngine(_Base):
         #: Linear/ReLU networks train with the written-out backward of fused_linear.py
         self.fused = fused_linear.supports(self.model)
         self.linears = [layer for layer in self.model.children() if isinstance(layer, nn.Linear)]
+        self.x_flat = self.x.reshape(self.x.shape[0], -1)
+        self._buffers: dict[str, torch.Tensor] = {}
 
-    def _fused_round(self, w: torch.Tensor, m: int, x_round: torch.Tensor, y_round: torch.Tensor,
-                     scale: torch.Tensor, active: list[int]) -> torch.Tensor:
-        """The round of fused_linear.train; returns the clients' parameters flat, [m, d] (sorted order)."""
+    def _scratch(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A buffer kept between rounds (reallocated when the shape changes): a round of these small models
+        otherwise spends as long allocating and first touching its tensors as multiplying them."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = torch.empty(shape, dtype=dtype)
+            self._buffers[name] = buf
+        return buf
+
+    def _fused_round(self, w: torch.Tensor, m: int, index: torch.Tensor, scale: torch.Tensor, active: list[int],
+                     order: torch.Tensor) -> torch.Tensor:
+        """The round of fused_linear.train on the clients sorted by steps; returns their updates [m, d] in the
+        caller's client order."""
         chunks = iter(torch.split(w, self.sizes))
         weights, biases = [], []
-        for layer in self.linears:  # parameters() order: weight [out, in], bias [out] per Linear
-            wt = next(chunks).view(layer.out_features, layer.in_features).t()
-            weights.append(wt.expand(m, *wt.shape).clone(memory_format=torch.contiguous_format))
-            biases.append(next(chunks).view(1, 1, -1).expand(m, 1, layer.out_features).clone(
-                memory_format=torch.contiguous_format))  # a copy: w must not change
-        S, _, B = x_round.shape[:3]
-        classes = self.linears[-1].out_features
-        onehot = F.one_hot(y_round, classes).to(w.dtype)
-        fused_linear.train(weights, biases, x_round.reshape(S, m, B, -1), onehot, scale, active, self.cfg.lr,
-                           self.cfg.momentum)
-        parts: list[torch.Tensor] = []
-        for wt, b in zip(weights, biases, strict=True):
-            parts += [wt.transpose(1, 2).reshape(m, -1), b.reshape(m, -1)]
-        return torch.cat(parts, dim=1)
+        for k, layer in enumerate(self.linears):  # parameters() order: weight [out, in], bias [out] per Linear
+            wk = next(chunks).view(layer.out_features, layer.in_features)
+            weights.append(self._scratch(f"w{k}", (m, *wk.shape), w.dtype).copy_(wk.expand(m, *wk.shape)))
+            b = next(chunks).view(1, 1, -1)
+            biases.append(self._scratch(f"b{k}", (m, 1, layer.out_features), w.dtype).copy_(b.expand(m, 1, -1)))
+        S, _, B = index.shape
+        flat_index = index.reshape(-1)
+        x_round = torch.index_select(self.x_flat, 0, flat_index,
+                                     out=self._scratch("x", (S * m * B, self.x_flat.shape[1]), self.x.dtype))
+        onehot = self._scratch("onehot", (S * m * B, self.linears[-1].out_features), w.dtype).zero_()
+        onehot.scatter_(1, self.y[flat_index].unsqueeze(1), 1.0)
+        fused_linear.train(weights, biases, x_round.view(S, m, B, -1).to(w.dtype), onehot.view(S, m, B, -1), scale,
+                           active, self.cfg.lr, self.cfg.momentum)
+        flat = self._scratch("flat", (m, self.d), w.dtype)
+        at = 0
+        for wk, b in zip(weights, biases, strict=True):  # back to parameters() order, in place
+            n = wk.shape[1] * wk.shape[2]
+            flat[:, at:at + n].copy_(wk.view(m, n))
+            flat[:, at + n:at + n + b.shape[2]].copy_(b.view(m, -1))
+            at += n + b.shape[2]
+        flat.sub_(w)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(m)
+        return flat.index_select(0, inverse)
 
     def local_updates(self, w: torch.Tensor, clients: Sequence[int], round_: int) -> torch.Tensor:
         m = len(clients)
@@ -126,13 +148,10 @@ class VectorizedEngine(_Base):
                 scale[k, j, : idx.size] = 1.0 / idx.size
         active = [int((steps > k).sum()) for k in range(S)]
         index_t = torch.from_numpy(index)
-        x_round, y_round = self.x[index_t], self.y[index_t]  # one gather per round: [S, m, B, ...]
         scale_t = torch.from_numpy(scale).to(w.dtype)
         if self.fused:
-            flat = self._fused_round(w, m, x_round, y_round, scale_t, active)
-            out = torch.empty_like(flat)
-            out[torch.from_numpy(order)] = flat - w
-            return out
+            return self._fused_round(w, m, index_t, scale_t, active, torch.from_numpy(order))
+        x_round, y_round = self.x[index_t], self.y[index_t]  # one gather per round: [S, m, B, ...]
         stacked = [c.reshape(s).expand(m, *s).clone() for c, s in zip(torch.split(w, self.sizes), self.shapes,
                                                                         strict=True)]
         bufs = [torch.zeros_like(p) for p in stacked] if self.cfg.momentum > 0 else None

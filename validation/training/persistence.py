@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import t as student_t
+from scipy.special import stdtrit  # the Student-t quantile, without importing scipy.stats
 
 from fedquant.optimizer import fit
 from fedquant.optimizer.forecast import Fit
@@ -157,7 +157,7 @@ def measure(fed: fedavg.Federation, pilot: fedavg.RunOutput, width: int) -> Pers
     excess = arr.mean(axis=0)
     se = arr.std(axis=0, ddof=1) / np.sqrt(PROBES)
     # resolved: above 0 by the one-sided 97.5 % Student t test on the PROBES draws (t = 4.30 for 3 draws)
-    t_crit = float(student_t.ppf(0.975, PROBES - 1))
+    t_crit = float(stdtrit(PROBES - 1, 0.975))
     if not (np.isfinite(excess[0]) and excess[0] > t_crit * se[0]) or not np.all(immediate > 0):
         return Persistence(excess, se, spread, noise_v, immediate, width, None, None,
                            f"the injected noise's immediate cost {excess[0]:.3g} ± {se[0]:.2g} (and per round "

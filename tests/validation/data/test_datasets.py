@@ -33,7 +33,7 @@ def _mean_pairwise_tv(data: Dataset) -> float:
 
 
 def test_digits_shapes_and_values(digits: Dataset) -> None:
-    assert DATASETS == ("digits", "mnist1d", "synthetic")
+    assert DATASETS == ("digits", "mnist", "mnist1d", "synthetic")
     assert digits.x_train.shape == (1437, 1, 8, 8) and digits.x_test.shape == (360, 1, 8, 8)
     assert digits.x_train.dtype == np.float32 and digits.y_train.dtype == np.int64
     assert digits.feature_shape == (1, 8, 8) and digits.num_classes == 10
@@ -177,7 +177,7 @@ def test_synthetic_cap_and_options() -> None:
 @pytest.mark.parametrize(
     ("name", "options", "argument"),
     [
-        ("mnist", {}, "dataset"),
+        ("cifar10", {}, "dataset"),
         ("digits", {"num_samples": 100}, "num_samples"),
         ("mnist1d", {"num_samples": 10}, "num_samples"),
         ("mnist1d", {"num_samples": 1000.0}, "num_samples"),

@@ -38,7 +38,7 @@ def test_parameter_counts(shape: tuple[int, ...], name: str, count: int) -> None
 
 
 def test_reference_numbers() -> None:
-    assert MODELS == ("logreg", "mlp", "cnn")
+    assert MODELS == ("logreg", "mlp", "cnn", "vanilla-cnn")
     assert [c for _, _, c in EXPECTED] == [650, 26122, 9930, 410, 23050, 5898, 610, 25610]
 
 
