@@ -29,7 +29,7 @@ DESIGN = "docs/design.md"
 THIS = Path(__file__).resolve().relative_to(ROOT).as_posix()
 SCANNED = (".md", ".py", ".ipynb")
 #: *.md names that a run writes (not repository files), with the module that writes them
-GENERATED = {"report.md": "validation/report/summary.py"}
+GENERATED = {"report.md": "validation/report/summary.py", "results.md": "validation/study/results.py"}
 #: folders outside the repository that must never be cited (joined at run time, so this file does not cite
 #: them itself); a *.md note out there is caught by the resolution check like any other missing file
 FORBIDDEN = ("/".join(("..", "shared")), "/".join(("", "work", "shared")))
