@@ -13,6 +13,11 @@ seven significant digits: the same on every machine, so ``--check`` (and tests/t
 them exactly. ``fedquant validate`` trains float32 torch models, whose last digits follow the CPU's kernels,
 and ``fedquant bench`` prints times: ``--write`` refreshes them on the machine it runs on, which the README
 names, and ``--check`` leaves them alone.
+
+The study's headline, between the lines ``<!-- study headline -->`` and ``<!-- end study headline -->``, is
+not run: it is rebuilt from the committed study record docs/results/study.json (what ``fedquant study``
+wrote, the same record as docs/results.md) by :func:`fedquant.validation.study.results.headline`, so both
+modes compare or rewrite it on any machine.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+STUDY = README.parent / "docs" / "results" / "study.json"
+HEADLINE_MARKS = ("<!-- study headline -->", "<!-- end study headline -->")
 CUT = "..."
 #: subcommands whose printed numbers depend on the machine (float32 kernels, wall-clock times)
 MACHINE_DEPENDENT = ("validate", "bench")
@@ -98,6 +105,20 @@ def expected(segment: Segment, output: list[str]) -> list[str]:
     return [*output[:head], line, *(output[len(output) - tail:] if tail else [])]
 
 
+def study_headline(lines: list[str]) -> tuple[int, int, list[str]] | None:
+    """(first, end, wanted): the README's lines[first:end] between the headline marks and what the committed
+    study record says they should be; None when the README has no such block."""
+    import json
+
+    from fedquant.validation.study.results import headline
+
+    if HEADLINE_MARKS[0] not in lines:
+        return None
+    first = lines.index(HEADLINE_MARKS[0]) + 1
+    end = lines.index(HEADLINE_MARKS[1], first)
+    return first, end, ["", *headline(json.loads(STUDY.read_text())), ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -115,14 +136,20 @@ def main(argv: list[str] | None = None) -> int:
             wanted[k] = expected(seg, run(seg.command, Path(scratch)))
             if wanted[k] != seg.shown:
                 stale.append(seg.command)
-    for k in sorted(wanted, reverse=True):  # rewrite from the end, so earlier line indices stay valid
-        lines[segs[k].start + 1 : segs[k].end] = wanted[k]
+    block = study_headline(lines)
+    changes = [(seg.start + 1, seg.end, wanted[k]) for k, seg in enumerate(segs) if k in wanted]
+    if block is not None:
+        changes.append(block)
+        if lines[block[0]:block[1]] != block[2]:
+            stale.append(f"the study headline (from {STUDY.relative_to(README.parent)})")
+    for first, end, new in sorted(changes, reverse=True):  # from the end, so earlier line indices stay valid
+        lines[first:end] = new
     if args.write:
         README.write_text("\n".join(lines) + "\n")
         print(f"README.md: {len(segs)} commands run, {len(stale)} blocks rewritten")
         return 0
-    for command in stale:
-        print(f"README.md is stale for: $ {command}  (run: make readme)")
+    for what in stale:
+        print(f"README.md is stale for: {what if what.startswith('the study') else '$ ' + what}  (run: make readme)")
     return 1 if stale else 0
 
 

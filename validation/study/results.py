@@ -146,6 +146,17 @@ def _rate(k: int, n: int) -> str:
     return f"{k}/{n}" + (f" ({100 * k / n:.0f}%)" if n else "")
 
 
+def headline(result: dict[str, Any]) -> list[str]:
+    """The headline table in Markdown and one line of hit rates: the top of results.md, and the block
+    docs/tour.py copies into the README from docs/results/study.json."""
+    sc = result["score"]
+    return [*_table(HEADLINE, headline_rows(result)), "",
+            f"Predicted winner measured best or tied-best in **{_rate(sc['winner_hits'], sc['cells'])}** of "
+            f"cells; predicted ties measured tied: **{_rate(sc['ties_hit'], sc['ties_predicted'])}**; direction "
+            f"of the optimal schedule = the measured best's: **{_rate(sc['direction_hits'], sc['cells'])}** "
+            f"({len(result['cells'])} cells × {result['seeds']} seeds)."]
+
+
 def markdown(result: dict[str, Any], figures: dict[str, Path], page: Path, command: str) -> str:
     sc = result["score"]
     cells = result["cells"]
@@ -160,7 +171,7 @@ def markdown(result: dict[str, Any], figures: dict[str, Path], page: Path, comma
              f"measured code widths of the last third of the rounds against the first third (±{FLAT_BITS:g} bit "
              "is flat).", "",
              "## Headline", ""]
-    lines += _table(HEADLINE, headline_rows(result))
+    lines += headline(result)
     lines += ["", f"![regime map]({rel['regime_map']})", "",
               "## Where the FedDQ claim holds", ""]
 
@@ -223,9 +234,13 @@ def markdown(result: dict[str, Any], figures: dict[str, Path], page: Path, comma
     for r in cells:
         trials = ", ".join(f"{t['lr']:g}: " + ("diverged" if t["diverged"] else f"{t['mean_final_loss']:.4f}")
                            for t in r["lr"]["trials"])
-        rows.append([f"`{r['cell']}`", trials, f"{r['lr']['lr']:g}" + (" (edge of the grid)" if r["lr"]["at_edge"]
-                                                                      else "")])
-    lines += _table(["cell", "unquantized final loss per lr (2 seeds)", "chosen"], rows)
+        steps = r["lr"].get("lowered", [])
+        chosen = f"{steps[0]['from'] if steps else r['lr']['lr']:g}" + (" (edge of the grid)" if r["lr"]["at_edge"]
+                                                                       else "")
+        chosen += "".join(f"; lowered to {st['to']:g}: {st['why']}" for st in steps)
+        rows.append([f"`{r['cell']}`", trials, chosen])
+    lines += _table(["cell", "unquantized final loss per lr (2 seeds)", "chosen (and lowered where a scheme "
+                     "diverged at it)"], rows)
     wall = result["wall_seconds"]
     lines += ["", "## How it ran", "",
               f"`{command}` with backend {result['backend']}, {result['workers']} workers (one torch thread each): "

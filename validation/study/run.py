@@ -13,7 +13,8 @@ Phases, each over (cell, seed) units on the chosen backend (one torch thread per
 (2) every unit's pilot and plan only (``plan_unit``), then every cell's predictions.json; (3) every unit's
 training (the same pilot and plan again, so every plan.json is rewritten with the same bytes: checked); (4)
 each cell's report (validate's summary.json, report.md), the sweep's tables, the scores and the page.
-Everything is resumable: finished files are kept and only what is missing runs.
+Everything is resumable: finished files are kept and only what is missing runs. A cell where some scheme
+diverges at its tuned rate moves to a lower rate and is predicted and trained again (stability.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from fedquant.run_folder import FORMAT, config_file, plan_file
 from fedquant.validation.experiment.runner import check_out, locked, seed_jobs
 from fedquant.validation.report.summary import write_outputs
 from fedquant.validation.study import cells as grid
-from fedquant.validation.study import tuning
+from fedquant.validation.study import stability, tuning
 from fedquant.validation.study.claim import cell_claim
 from fedquant.validation.study.predictions import predict_cell
 from fedquant.validation.study.scoring import measure_cell, score_cell, study_score
@@ -116,6 +117,37 @@ def _tune(cells: list[grid.StudyCell], root: Path, backend: str, workers: int, a
     return {c.name: picked[tuning.trial_key(c)] for c in cells}
 
 
+def _sweep(cells: list[grid.StudyCell], tuned: dict[str, Any], seeds: tuple[int, ...], schemes: tuple[str, ...],
+           sdir: Path) -> Sweep:
+    """The study's sweep at the cells' current rates, its folders checked and their configs written."""
+    sweep_cells = [Cell(i, {"regime": c.name},
+                        cell_config(grid.cell_options(c, tuned[c.name]["lr"], seeds, schemes), c.name))
+                   for i, c in enumerate(cells)]
+    sweep = Sweep(grid={"study": [c.name for c in cells], "seeds": list(seeds),
+                        "lr": {c.name: tuned[c.name]["lr"] for c in cells}},
+                  axes=("regime",), cells=tuple(sweep_cells))
+    if sweep_file(sdir).exists():  # the study checks its own grid (study.json); a lowered rate changes this one
+        write_atomic(sweep_file(sdir), dumps({"format": FORMAT, "grid": sweep.grid}))
+    check_sweep(sweep, sdir, resume=sweep_file(sdir).exists())
+    write_atomic(sweep_file(sdir), dumps({"format": FORMAT, "grid": sweep.grid}))
+    for cell in sweep.cells:
+        folder = cell_folder(sdir, cell.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(config_file(folder), dumps({"format": FORMAT, "config": cell.config.to_json()}))
+    return sweep
+
+
+def _lower_diverged(out: Path, cells: list[grid.StudyCell], sweep: Sweep, tuned: dict[str, Any]) -> bool:
+    """Every cell with a diverged unit moved one rate down (stability.py); True if any was."""
+    moved = False
+    for cell, sc in zip(cells, sweep.cells, strict=True):
+        folder = cell_folder(out / "sweep", sc.name)
+        if stability.diverged_file(folder).exists():
+            stability.lower(out, cell.name, tuned[cell.name], folder)
+            moved = True
+    return moved
+
+
 def run_study(out: str | Path, *, quick: bool = False, backend: str = "local", workers: int = 1,
               address: str | None = None, resume: bool = False, progress: bool = True,
               cells: list[grid.StudyCell] | None = None, seeds: tuple[int, ...] | None = None,
@@ -137,49 +169,50 @@ def run_study(out: str | Path, *, quick: bool = False, backend: str = "local", w
         write_atomic(study_file(out), dumps({**plan, **{k: previous[k] for k in ("result",) if k in previous}}))
 
         start = time.perf_counter()  # (1) the tuned reference
-        tuned = _tune(cells, out / "tuning", backend, workers, address, bar)
-        write_atomic(out / "tuning.json", dumps(tuned))
+        picked = _tune(cells, out / "tuning", backend, workers, address, bar)
         wall["tuning"] = time.perf_counter() - start
 
-        sweep_cells = [Cell(i, {"regime": c.name},
-                            cell_config(grid.cell_options(c, tuned[c.name]["lr"], seeds, schemes), c.name))
-                       for i, c in enumerate(cells)]
-        sweep = Sweep(grid={"study": [c.name for c in cells], "seeds": list(seeds),
-                            "lr": {c.name: tuned[c.name]["lr"] for c in cells}},
-                      axes=("regime",), cells=tuple(sweep_cells))
         sdir = out / "sweep"
-        check_sweep(sweep, sdir, resume=sweep_file(sdir).exists())
-        write_atomic(sweep_file(sdir), dumps({"format": FORMAT, "grid": sweep.grid}))
-        for cell in sweep.cells:
-            folder = cell_folder(sdir, cell.name)
-            folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(config_file(folder), dumps({"format": FORMAT, "config": cell.config.to_json()}))
+        for _attempt in range(len(cells) * stability.MAX_LOWER + 1):
+            lowered = stability.read_lowered(out)
+            tuned = {c.name: stability.apply(picked[c.name], lowered.get(c.name, [])) for c in cells}
+            write_atomic(out / "tuning.json", dumps(tuned))
+            sweep = _sweep(cells, tuned, seeds, schemes, sdir)
 
-        start = time.perf_counter()  # (2) predictions, from the pilots only
-        units = [(cell.config, str(cell_folder(sdir, cell.name)), s) for cell in sweep.cells for s in seeds
-                 if not plan_file(cell_folder(sdir, cell.name), s).exists()]
-        _run_units(units, backends.plan_unit, backend, workers, address, bar, "pilots")
-        predictions = {}
-        for cell, sc in zip(cells, sweep.cells, strict=True):
-            folder = cell_folder(sdir, sc.name)
-            f = predictions_file(folder)
-            if not f.exists():
-                record = {"cell": cell.name, "written_at": time.time(), "plans": {
-                    str(s): plan_file(folder, s).read_bytes().hex() for s in seeds}, **predict_cell(sc.config, folder)}
-                write_atomic(f, dumps(record))
-            predictions[cell.name] = json.loads(f.read_text())
-        wall["pilots"] = time.perf_counter() - start
+            start = time.perf_counter()  # (2) predictions, from the pilots only
+            units = [(cell.config, str(cell_folder(sdir, cell.name)), s) for cell in sweep.cells for s in seeds
+                     if not plan_file(cell_folder(sdir, cell.name), s).exists()]
+            _run_units(units, stability.guarded_plan_unit, backend, workers, address, bar, "pilots")
+            wall["pilots"] = wall.get("pilots", 0.0) + time.perf_counter() - start
+            if _lower_diverged(out, cells, sweep, tuned):
+                continue
+            start = time.perf_counter()
+            predictions = {}
+            for cell, sc in zip(cells, sweep.cells, strict=True):
+                folder = cell_folder(sdir, sc.name)
+                f = predictions_file(folder)
+                if not f.exists():
+                    record = {"cell": cell.name, "written_at": time.time(), "plans": {
+                        str(s): plan_file(folder, s).read_bytes().hex() for s in seeds},
+                        **predict_cell(sc.config, folder)}
+                    write_atomic(f, dumps(record))
+                predictions[cell.name] = json.loads(f.read_text())
+            wall["pilots"] += time.perf_counter() - start
 
-        start = time.perf_counter()  # (3) training
-        units = [(cell.config, str(cell_folder(sdir, cell.name)), s) for cell in sweep.cells for s in seeds
-                 if seed_jobs(cell.config, cell_folder(sdir, cell.name), s)]
-        _run_units(units, backends.run_unit, backend, workers, address, bar, "training")
+            start = time.perf_counter()  # (3) training
+            units = [(cell.config, str(cell_folder(sdir, cell.name)), s) for cell in sweep.cells for s in seeds
+                     if seed_jobs(cell.config, cell_folder(sdir, cell.name), s)]
+            _run_units(units, stability.guarded_run_unit, backend, workers, address, bar, "training")
+            wall["training"] = wall.get("training", 0.0) + time.perf_counter() - start
+            if not _lower_diverged(out, cells, sweep, tuned):
+                break
+        else:  # unreachable: stability.lower refuses a cell's (MAX_LOWER + 1)-th step first
+            raise RuntimeError("study: learning rates still being lowered after every allowed step")
         for cell, sc in zip(cells, sweep.cells, strict=True):
             folder = cell_folder(sdir, sc.name)
             for s in seeds:  # training recomputed each pilot and plan: the same bytes the prediction read
                 if plan_file(folder, s).read_bytes().hex() != predictions[cell.name]["plans"][str(s)]:
                     raise RuntimeError(f"{cell.name}, seed {s}: the plan trained on differs from the predicted one")
-        wall["training"] = time.perf_counter() - start
 
         start = time.perf_counter()  # (4) reports, scores, claims
         for sc in sweep.cells:

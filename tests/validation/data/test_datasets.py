@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import socket
 
 import numpy as np
 import pytest
@@ -79,19 +78,11 @@ def test_mnist1d_shapes_and_standardization(mnist1d: Dataset) -> None:
 
 
 def test_mnist1d_offline_no_files_no_global_rng_change(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]
+    monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str], request: pytest.FixtureRequest
 ) -> None:
     import mnist1d.data  # noqa: F401  (imported first: urllib3 probes IPv6 with a socket at import time)
 
-    attempts: list[str] = []
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        attempts.append(repr(args))
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    attempts = request.getfixturevalue("network_attempts")  # after the import, so only the loader is watched
     monkeypatch.chdir(tmp_path)
     misses = datasets._mnist1d_arrays.cache_info().misses
     np_state, py_state = np.random.get_state(), random.getstate()

@@ -9,6 +9,7 @@ import pytest
 
 from fedquant.cli import main
 from fedquant.errors import InvalidArgument
+from fedquant.validation.experiment.config import ExperimentConfig
 from fedquant.validation.study.cells import StudyCell
 from fedquant.validation.study.results import write_results
 from fedquant.validation.study.run import run_study, study_file
@@ -80,3 +81,42 @@ def test_bad_flags_get_one_line_and_write_nothing(argv: list[str], flag: str, tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and flag in err[0]
     assert not out.exists()
+
+
+def test_a_scheme_diverging_at_the_tuned_rate_lowers_the_cell_and_redoes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first training unit diverges (as FedAvg reports it); the cell moves to the next lower rate of its
+    trials, is predicted again before it trains again, and the record and the page say so."""
+    from fedquant.validation.sweep import backends
+
+    real = backends.run_unit
+    calls: list[float] = []
+
+    def diverge_once(config: ExperimentConfig, folder: str, seed: int) -> int:
+        calls.append(config.lr)
+        if len(calls) == 1:
+            raise InvalidArgument("lr", "a step size at which training stays finite (the adaquantfl run of seed "
+                                  f"{seed} diverged by round 3: non-finite loss or client updates)")
+        return real(config, folder, seed)
+
+    monkeypatch.setattr(backends, "run_unit", diverge_once)
+    out = tmp_path / "s"
+    result = run_study(out, cells=[CELL], seeds=SEEDS, schemes=SCHEMES, progress=False, workers=1)
+    rate = result["cells"][0]["lr"]
+    [step] = rate["lowered"]
+    trials = [t["lr"] for t in rate["trials"]]
+    assert step["from"] in trials and step["to"] == max(v for v in trials if v < step["from"])
+    # the other seed finished at the old rate before the cell moved; then every seed trains at the new one
+    assert rate["lr"] == step["to"] and calls == [step["from"]] * len(SEEDS) + [step["to"]] * len(SEEDS)
+    assert "adaquantfl run of seed 0 diverged by round 3" in step["why"]
+    folder = out / "sweep" / "cells" / "c000"
+    assert json.loads((folder / "config.json").read_text())["config"]["lr"] == step["to"]
+    pred = json.loads((folder / "predictions.json").read_text())
+    assert all(p.stat().st_mtime >= pred["written_at"] for p in folder.glob("runs/seed*/*.json")
+               if p.name != "plan.json")
+    assert not (folder / "diverged.json").exists()
+    assert json.loads((out / "lowered.json").read_text()) == {CELL.name: [step]}
+    page = write_results(result, tmp_path / "results.md", "fedquant study")["page"].read_text()
+    assert f"lowered to {step['to']:g}: the adaquantfl run of seed 0 diverged by round 3" in page
+    again = run_study(out, cells=[CELL], seeds=SEEDS, schemes=SCHEMES, progress=False, resume=True, workers=1)
+    assert again["cells"][0]["lr"] == rate and len(calls) == 2 * len(SEEDS)  # nothing reran
