@@ -185,10 +185,23 @@ def run_seed(config: ExperimentConfig, out: Path, seed: int, threads: int | None
             payload = {"format": FORMAT, "scheme": scheme, "seed": seed, "rows": res.rows,
                        "client_rows": res.client_rows, "guard_clipped": res.guard_clipped,
                        "calibration_trials": trials, "seconds": round(time.perf_counter() - start, 3)}
+            bad = non_finite(res.rows) or non_finite(res.client_rows)
+            if bad is not None:  # a finite loss, but some other number of the run (a test loss, an excess) is not
+                raise InvalidArgument("lr", f"a step size at which training stays finite (the {scheme} run of seed "
+                                      f"{seed} diverged by round {bad[0]}: non-finite {bad[1]})")
             write_atomic(run_file(out, seed, scheme), dumps(payload))
             if on_run is not None:
                 on_run(scheme, seed, payload["seconds"])
         return record
+
+
+def non_finite(rows: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """(round, column) of the first NaN or ±inf among the rows' float values, or None."""
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, float | np.floating) and not np.isfinite(value):
+                return int(row.get("round", -1)), key
+    return None
 
 
 def predicted_spread(plan: Plan, variance_weights: np.ndarray) -> dict[str, float]:

@@ -260,3 +260,14 @@ def test_one_bit_quantization_measurably_costs_loss(tmp_path: Path) -> None:
         line = next(line for line in report.splitlines() if line.startswith(f"| fixed:1 | {r['seed']} |"))
         assert f"{r['loss_cost_vs_none']:+.4f}" in line
         assert f"{-r['accuracy_cost_vs_none']:+.4f}" in line
+
+
+def test_non_finite_names_the_first_bad_round_and_column() -> None:
+    from fedquant.validation.experiment.runner import non_finite
+
+    rows = [{"round": 0, "loss": 1.0, "test_loss": 2.0, "scheme": "x"},
+            {"round": 1, "loss": 0.9, "test_loss": float("nan")},
+            {"round": 2, "loss": np.float32("inf")}]
+    assert non_finite(rows) == (1, "test_loss")
+    assert non_finite(rows[2:]) == (2, "loss")
+    assert non_finite(rows[:1]) is None and non_finite([]) is None
