@@ -71,6 +71,14 @@ def _round(v: np.float32, k: int, levels: np.float32, clip: bool) -> np.int32:
 
 
 @njit
+def _fill_words(seed: np.uint64, a: int, n: int, words: np.ndarray) -> None:
+    """words[t] = the dither word j = a/4 + t of ``seed`` for the ⌈n/4⌉ words covering coordinates a..a+n−1."""
+    j0 = a // PER_WORD
+    for t in range(-(-n // PER_WORD)):
+        words[t] = word(seed, np.uint64(j0 + t))
+
+
+@njit
 def stochastic_codes(x: np.ndarray, lower: np.float32, scale: np.float32, pre1: np.float32, pre2: np.float32,
                      shifted: bool, levels: np.float32, clip: bool, seed: np.uint64, start: int, stop: int,
                      out: np.ndarray) -> None:
@@ -84,9 +92,7 @@ def stochastic_codes(x: np.ndarray, lower: np.float32, scale: np.float32, pre1: 
     dither = words.view(np.int16)
     for a in range(start, stop, TILE):
         n = min(TILE, stop - a)
-        j0 = a // PER_WORD
-        for t in range(-(-n // PER_WORD)):
-            words[t] = word(seed, np.uint64(j0 + t))
+        _fill_words(seed, a, n, words)
         xs = x[a: a + n]
         os = out[a: a + n]
         for i in range(n):
@@ -113,9 +119,7 @@ def fill_dither(seed: np.uint64, start: int, stop: int, out: np.ndarray) -> None
     dither = words.view(np.int16)
     for a in range(start, stop, TILE):
         n = min(TILE, stop - a)
-        j0 = a // PER_WORD
-        for t in range(-(-n // PER_WORD)):
-            words[t] = word(seed, np.uint64(j0 + t))
+        _fill_words(seed, a, n, words)
         out[a: a + n] = dither[:n]
 
 
