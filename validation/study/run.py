@@ -126,10 +126,12 @@ def _sweep(cells: list[grid.StudyCell], tuned: dict[str, Any], seeds: tuple[int,
     sweep = Sweep(grid={"study": [c.name for c in cells], "seeds": list(seeds),
                         "lr": {c.name: tuned[c.name]["lr"] for c in cells}},
                   axes=("regime",), cells=tuple(sweep_cells))
-    if sweep_file(sdir).exists():  # the study checks its own grid (study.json); a lowered rate changes this one
+    resume = sweep_file(sdir).exists()
+    if resume:  # the study checks its own grid (study.json); a lowered rate changes this one: rewritten first
         write_atomic(sweep_file(sdir), dumps({"format": FORMAT, "grid": sweep.grid}))
-    check_sweep(sweep, sdir, resume=sweep_file(sdir).exists())
-    write_atomic(sweep_file(sdir), dumps({"format": FORMAT, "grid": sweep.grid}))
+    check_sweep(sweep, sdir, resume=resume)
+    if not resume:
+        write_atomic(sweep_file(sdir), dumps({"format": FORMAT, "grid": sweep.grid}))
     for cell in sweep.cells:
         folder = cell_folder(sdir, cell.name)
         folder.mkdir(parents=True, exist_ok=True)

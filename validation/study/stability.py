@@ -79,7 +79,7 @@ def apply(tuned: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
     return {**tuned, "lr": steps[-1]["to"], "lowered": steps}
 
 
-def lower(out: Path, name: str, tuned: dict[str, Any], folder: Path) -> dict[str, Any]:
+def lower(out: Path, name: str, tuned: dict[str, Any], folder: Path) -> None:
     """Move cell ``name`` (its current record ``tuned``, its folder ``folder``) one rate down: the folder is
     deleted first, then lowered.json gains the step, so an interruption in between only repeats the step."""
     marker = json.loads(diverged_file(folder).read_text())
@@ -92,4 +92,3 @@ def lower(out: Path, name: str, tuned: dict[str, Any], folder: Path) -> dict[str
     shutil.rmtree(folder)
     lowered[name] = [*steps, step]
     write_atomic(lowered_file(out), dumps(lowered))
-    return apply(tuned, lowered[name])
