@@ -67,7 +67,7 @@ def headline_rows(result: dict[str, Any]) -> list[list[str]]:
 
 
 HEADLINE = ["family", "cell", "measured best (its direction)", "feddq − adaquantfl, final loss [95% CI]",
-            "feddq's bits to target vs adaquantfl", "predicted winner (optimal's direction)", "prediction"]
+            "bits to target saved by feddq vs adaquantfl", "predicted winner (optimal's direction)", "prediction"]
 
 
 def regime_map(result: dict[str, Any], path: Path) -> Path:
