@@ -3,13 +3,18 @@
 Rows, all on the same float32 input x (n = 10^7 by default, an update-like N(0, 0.01²) vector):
 
 - ``copy``: ``y.copy_(x)`` into a preallocated buffer, the memory-bandwidth yardstick;
-- ``<quantizer>``: ``fixed_codec.encode(quantizer(x, levels, generator))`` for each quantizer, the full path from
-  float32 tensor to message bytes;
-- ``<quantizer>/decode+dequantize``: ``fixed_codec.decode(message).dequantize()``, message bytes back to float32;
+- ``<quantizer>``: ``fixed_codec.quantize_encode(quantizer, x, levels, generator)``, the full path from
+  float32 tensor to message bytes (one pass for the range schemes: codes packed as they are computed);
+- ``<quantizer>/decode+dequantize``: ``fixed_codec.decode_dequantize(message, out=y)``, message bytes back to
+  float32 in a preallocated buffer, as the copy writes into one;
 
 and, to show where the time goes:
 
-- ``range (aminmax)``: the min/max pass every range quantizer starts with;
+- ``<quantizer>/two-step encode``: ``fixed_codec.encode(quantizer(x, ...))`` (a code array, then packing),
+  ``<quantizer>/two-step decode``: ``fixed_codec.decode(message).dequantize()``, the same bytes and values as
+  the rows above; ``<quantizer>/decode, new tensor``: ``decode_dequantize`` into a fresh 4n-byte tensor (the
+  page faults of new memory, which the copy row does not pay);
+- ``range (min, max)``: ``grid.block_range``, the min/max pass every range quantizer starts with;
 - ``<quantizer>/quantize``: the quantizer alone; ``<quantizer>/encode``, ``<quantizer>/decode``: the codec alone;
 - ``stochastic/dither``: the keyed SplitMix64 dither alone (n int16 dithers, threaded like the quantizer);
   ``qsgd/dither``: QSGD's PCG64 draws alone.
@@ -19,11 +24,11 @@ milliseconds to quantize, to encode and decode with each codec, and the message 
 the theory's formula plus its header; the Elias code's is measured).
 
 Each row reports seconds (median and min of ``repeats``, the repeats interleaved row by row so drift hits
-every row alike), GB/s of float32 input (4n bytes / median) and the ratio to the copy's GB/s. The goals
-(GOALS: stochastic quantize + encode ≥ 30 % of the copy, deterministic ≥ 50 %, decode + dequantize ≥ 50 %)
-are printed beside their rows, met or not, from the medians of this run. Threads: whatever
-``torch.get_num_threads()`` is when called (the quantizers use that many; the copy uses torch's pool). Speed
-claims live here, never in tests.
+every row alike, each call after IDLE_S of idle cores), GB/s of float32 input (4n bytes / median) and the
+ratio to the copy's GB/s. The goals (GOALS: stochastic quantize + encode ≥ 30 % of the copy, deterministic
+≥ 50 %, decode + dequantize ≥ 50 %) are printed beside their rows, met or not, from the medians of this run.
+Threads: whatever ``torch.get_num_threads()`` is when called (the quantizers use that many; the copy uses
+torch's pool). Speed claims live here, never in tests.
 
 Run: ``python -m fedquant.benchmarks.quantizers [--n N] [--levels S] [--repeats R] [--threads T]``.
 """
@@ -41,10 +46,15 @@ import torch
 
 from fedquant.validation.compression import elias_codec, fixed_codec
 from fedquant.validation.compression.dither import dither_at, draw_dither, run_ranges
-from fedquant.validation.compression.grid import check_levels
+from fedquant.validation.compression.grid import block_range, check_levels
 from fedquant.validation.compression.jit import kernels
 from fedquant.validation.compression.quantizers import QUANTIZERS
 from fedquant.validation.rng import torch_generator
+
+#: idle seconds before each timed call: torch's OpenMP threads spin-wait for a few milliseconds after a
+#: parallel region (libgomp's default policy) on the cores the next row's threads need; measured here, a
+#: quantize right after the copy took 18 ms instead of 11. The gap lets every row start on idle cores.
+IDLE_S = 0.02
 
 #: the issue's goals: a row's GB/s at least this fraction of the copy's
 GOALS = {
@@ -110,11 +120,15 @@ def bench_quantize(n: int = 10**7, levels: int = 15, repeats: int = 5, seed: int
 
     blocks = {name: q(x, levels, qgen) for name, q in QUANTIZERS.items()}
     messages = {name: fixed_codec.encode(b) for name, b in blocks.items()}
-    rows: dict[str, Callable[[], object]] = {"copy": lambda: y.copy_(x), "range (aminmax)": lambda: torch.aminmax(x)}
+    rows: dict[str, Callable[[], object]] = {"copy": lambda: y.copy_(x), "range (min, max)": lambda: block_range(x)}
     for name, q in QUANTIZERS.items():
-        rows[name] = lambda q=q: fixed_codec.encode(q(x, levels, qgen))
+        rows[name] = lambda q=q: fixed_codec.quantize_encode(q, x, levels, qgen)
     for name in QUANTIZERS:
-        rows[f"{name}/decode+dequantize"] = lambda m=messages[name]: fixed_codec.decode(m).dequantize()
+        rows[f"{name}/decode+dequantize"] = lambda m=messages[name]: fixed_codec.decode_dequantize(m, out=y)
+    for name, q in QUANTIZERS.items():
+        rows[f"{name}/two-step encode"] = lambda q=q: fixed_codec.encode(q(x, levels, qgen))
+        rows[f"{name}/two-step decode"] = lambda m=messages[name]: fixed_codec.decode(m).dequantize()
+        rows[f"{name}/decode, new tensor"] = lambda m=messages[name]: fixed_codec.decode_dequantize(m)
     for name, q in QUANTIZERS.items():
         rows[f"{name}/quantize"] = lambda q=q: q(x, levels, qgen)
         rows[f"{name}/encode"] = lambda b=blocks[name]: fixed_codec.encode(b)
@@ -127,6 +141,7 @@ def bench_quantize(n: int = 10**7, levels: int = 15, repeats: int = 5, seed: int
         fn()
     for _ in range(repeats):
         for key, fn in rows.items():
+            time.sleep(IDLE_S)
             start = time.perf_counter()
             fn()
             times[key].append(time.perf_counter() - start)

@@ -1,11 +1,12 @@
 """A client's model update as fedquant sends it through Flower: one encoded message per array.
 
 For every array k of the model (a tensor: one block), the update Δ_k = trained_k − global_k is quantized at the
-round's level s with fedquant's quantizer (validation/compression) and encoded with the fixed-length codec
-(``fixed_codec.encode``: header, side information, bit-packed codes). A constant update (range 0) is sent as its
-side information alone, the two float32 endpoints, as ``fedquant validate`` counts it (64 bits). The reply
-carries the messages as uint8 arrays under the same keys; the server decodes them against the global arrays
-it sent. Bits are the theory's formula (``bits_fixed``), bytes the messages' real lengths.
+round's level s with fedquant's quantizer (validation/compression) and encoded with the fixed-length codec in
+one pass (``fixed_codec.quantize_encode``: header, side information, bit-packed codes). A constant update
+(range 0) is sent as its side information alone, the two float32 endpoints, as ``fedquant validate`` counts it
+(64 bits). The reply carries the messages as uint8 arrays under the same keys; the server decodes them
+(``fixed_codec.decode_dequantize``) against the global arrays it sent. Bits are the theory's formula
+(``bits_fixed``), bytes the messages' real lengths.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from fedquant.validation.compression import fixed_codec
+from fedquant.validation.compression.quantized_block import formula_bits
 from fedquant.validation.compression.quantizers import get_quantizer
 
 CONSTANT = struct.Struct("<ff")
@@ -45,9 +47,8 @@ def encode_update(global_arrays: dict[str, np.ndarray], trained: dict[str, np.nd
             messages[key] = CONSTANT.pack(lo, hi)
             bits += 8 * CONSTANT.size
             continue
-        q = q_fn(delta, int(levels), generator)
-        messages[key] = fixed_codec.encode(q)
-        bits += q.bits_formula
+        messages[key] = fixed_codec.quantize_encode(q_fn, delta, int(levels), generator)
+        bits += formula_bits(q_fn.name, delta.numel(), int(levels))
     rms = float(np.sqrt(np.mean(np.square(ranges)))) if ranges else 0.0
     return Encoded(messages, bits, sum(len(m) for m in messages.values()), rms)
 
@@ -61,6 +62,6 @@ def decode_update(global_arrays: dict[str, np.ndarray], messages: dict[str, byte
             lo, _ = CONSTANT.unpack(data)
             delta = np.full(w0.size, lo, dtype=np.float32)
         else:
-            delta = fixed_codec.decode(data).dequantize().numpy().astype(np.float32)
+            delta = fixed_codec.decode_dequantize(data).numpy()
         out[key] = (np.asarray(w0, dtype=np.float32).ravel() + delta).reshape(w0.shape).astype(w0.dtype)
     return out

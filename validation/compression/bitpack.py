@@ -73,6 +73,22 @@ def pack(codes: np.ndarray | torch.Tensor, bits: int, *, out: np.ndarray | None 
     return out
 
 
+def packed_stream(data: bytes | bytearray | memoryview | np.ndarray, bits: int, n: int) -> np.ndarray:
+    """``data`` as a contiguous uint8 array after checking it is a stream of n codes at b bits.
+
+    It must hold exactly ceil(n·b/8) bytes with the unused high bits of the last byte 0; anything else is a
+    ValueError (``InvalidArgument``).
+    """
+    p = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data.astype(np.uint8, copy=False)
+    nbytes = packed_nbytes(n, bits)
+    if p.ndim != 1 or p.size != nbytes:
+        raise InvalidArgument("data", f"exactly {nbytes} bytes for {n} codes of {bits} bits", f"{p.size} bytes")
+    used = (n * bits) % 8
+    if used and p[-1] >> used:
+        raise InvalidArgument("data", "zero padding bits after the last code", f"last byte {int(p[-1]):#04x}")
+    return np.ascontiguousarray(p)
+
+
 def unpack_with_max(data: bytes | bytearray | memoryview | np.ndarray, bits: int, n: int,
                     dtype: np.dtype | type | None = None) -> tuple[np.ndarray, int]:
     """(codes, largest code) of the n codes packed in ``data`` at b bits, in one pass.
@@ -82,13 +98,7 @@ def unpack_with_max(data: bytes | bytearray | memoryview | np.ndarray, bits: int
     is a ValueError (``InvalidArgument``).
     """
     bits = _check_bits(bits)
-    p = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data.astype(np.uint8, copy=False)
-    nbytes = packed_nbytes(n, bits)
-    if p.ndim != 1 or p.size != nbytes:
-        raise InvalidArgument("data", f"exactly {nbytes} bytes for {n} codes of {bits} bits", f"{p.size} bytes")
-    used = (n * bits) % 8
-    if used and p[-1] >> used:
-        raise InvalidArgument("data", "zero padding bits after the last code", f"last byte {int(p[-1]):#04x}")
+    p = packed_stream(data, bits, n)
     out = np.empty(n, np.dtype(dtype) if dtype is not None else np.uint8 if bits <= 8 else np.dtype("<u2"))
     assert np.iinfo(out.dtype).max >= (1 << bits) - 1, (out.dtype, bits)
     if not n:
@@ -97,7 +107,6 @@ def unpack_with_max(data: bytes | bytearray | memoryview | np.ndarray, bits: int
         out[:] = np.unpackbits(p, count=n, bitorder="little")
         return out, int(out.max())
     k = kernels("pack_kernels")
-    p = np.ascontiguousarray(p)
     tops: list[int] = []
     run_ranges(n, lambda a, b: tops.append(int(k.unpack(p, bits, a, b, out))))
     return out, max(tops)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fedquant.validation.compression.dither import run_ranges
 from fedquant.validation.compression.grid import float32_width, numpy_code_dtype, range_grid, unit_scale
 from fedquant.validation.compression.jit import kernels
 from fedquant.validation.compression.quantized_block import QuantizedBlock, Quantizer
@@ -35,13 +34,16 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
     block gets all codes 0 and dequantizes exactly.
     """
     g = range_grid(x, levels)
-    s, m, M, codes, scale, xn = g.levels, g.lower, g.upper, g.codes, g.scale, g.x
-    if scale is not None:
-        k = kernels("range_kernels")
-        pre1, pre2 = scale.prescale
-        args = (xn, np.float32(m), scale.scale, pre1, pre2, bool(scale.shift))
-        run_ranges(g.n, lambda a, b: k.deterministic_codes(*args, a, b, codes))
-    return QuantizedBlock("deterministic", s, torch.from_numpy(codes), lower=m, upper=M)
+    codes = g.fill_codes(kernels("range_kernels").deterministic_codes)
+    return QuantizedBlock("deterministic", g.levels, torch.from_numpy(codes), lower=g.lower, upper=g.upper)
+
+
+def quantize_packed(x: torch.Tensor, levels: int, generator: torch.Generator | None,
+                    out: np.ndarray) -> tuple[float, float]:
+    """:func:`quantize`'s codes bit-packed straight into ``out`` (``bitpack.pack``'s bytes); returns (m, M)."""
+    g = range_grid(x, levels)
+    g.fill_packed(out, kernels("range_kernels").deterministic_packed)
+    return g.lower, g.upper
 
 
 def codes_reference(x: np.ndarray, lower: float, upper: float, levels: int) -> np.ndarray:
@@ -59,4 +61,5 @@ def codes_reference(x: np.ndarray, lower: float, upper: float, levels: int) -> n
     return out
 
 
-QUANTIZER = Quantizer(name="deterministic", unbiased=False, stochastic=False, fn=quantize)
+QUANTIZER = Quantizer(name="deterministic", unbiased=False, stochastic=False, fn=quantize,
+                      packed=quantize_packed)

@@ -15,6 +15,9 @@ decoded alone and is not part of the formula; FLSim's channels likewise count a 
 constants.
 
 ``decode(encode(q))`` gives back the same codes and side information, hence bit-identical ``dequantize()``.
+The hot paths have one-pass forms with the same results: :func:`quantize_encode` (float32 block → message,
+the codes packed as they are computed) and :func:`decode_dequantize` (message → float32 values, unpacked and
+looked up tile by tile).
 Truncated, padded or corrupt input raises ``InvalidArgument`` (a ValueError) saying what was expected.
 """
 
@@ -29,8 +32,16 @@ import torch
 from fedquant.errors import InvalidArgument
 from fedquant.theory.wire import QSGD_SIDE_INFO_BITS, SIDE_INFO_BITS
 from fedquant.validation.compression import bitpack
-from fedquant.validation.compression.grid import MAX_LEVELS, bits_per_code, numpy_code_dtype
-from fedquant.validation.compression.quantized_block import RANGE_SCHEMES, SCHEME_IDS, QuantizedBlock
+from fedquant.validation.compression.dither import run_ranges
+from fedquant.validation.compression.grid import MAX_LEVELS, bits_per_code, check_block, check_levels, numpy_code_dtype
+from fedquant.validation.compression.jit import kernels
+from fedquant.validation.compression.quantized_block import (
+    RANGE_SCHEMES,
+    SCHEME_IDS,
+    QuantizedBlock,
+    Quantizer,
+    range_table,
+)
 
 #: tag, scheme id, levels s, d
 HEADER = struct.Struct("<cBHI")
@@ -127,15 +138,20 @@ def read_side(data: bytes | bytearray | memoryview, at: int, scheme: str) -> tup
     return {"norm": norm}, at + _QSGD_SIDE.size
 
 
-def decode(data: bytes | bytearray | memoryview) -> QuantizedBlock:
-    """The block encoded in ``data`` (the exact inverse of :func:`encode`)."""
+def _parse(data: bytes | bytearray | memoryview) -> tuple[str, int, int, dict[str, float], np.ndarray]:
+    """(scheme, s, d, side information, payload bytes) of a message, after every check on its length."""
     scheme, s, d = read_header(data, TAG, HEADER)
     expected = message_nbytes(scheme, d, s)
     if len(data) != expected:
         raise _corrupt(f"{expected} bytes for scheme {scheme}, s = {s}, d = {d} (truncated or trailing bytes)",
                        f"{len(data)} bytes")
     side, at = read_side(data, HEADER_BYTES, scheme)
-    payload = np.frombuffer(data, np.uint8, offset=at)
+    return scheme, s, d, side, np.frombuffer(data, np.uint8, offset=at)
+
+
+def decode(data: bytes | bytearray | memoryview) -> QuantizedBlock:
+    """The block encoded in ``data`` (the exact inverse of :func:`encode`)."""
+    scheme, s, d, side, payload = _parse(data)
     b = bits_per_code(s)
     signs = None
     dtype = numpy_code_dtype(s)  # holds 2^b − 1: uint8 to b = 8, int16 to b = 15, int32 for b = 16
@@ -148,3 +164,58 @@ def decode(data: bytes | bytearray | memoryview) -> QuantizedBlock:
     if top > s:
         raise _corrupt(f"codes in [0, s = {s}]", f"a code {top}")
     return QuantizedBlock(scheme, s, torch.from_numpy(codes), signs=signs, **side)
+
+
+def quantize_encode(quantizer: Quantizer, x: torch.Tensor, levels: int,
+                    generator: torch.Generator | None = None) -> bytes:
+    """``encode(quantizer(x, levels, generator))``, the same bytes, in one pass where the scheme allows.
+
+    A quantizer with a packed form (``Quantizer.packed``: the range schemes) writes its codes bit-packed
+    straight into the message, so no code array is made; QSGD goes through :func:`encode`. Same checks and
+    errors as the quantizer, same draws from ``generator``.
+    """
+    if not isinstance(quantizer, Quantizer):
+        raise InvalidArgument("quantizer", "a Quantizer (validation.compression.quantizers)", type(quantizer).__name__)
+    if quantizer.packed is None:
+        return encode(quantizer(x, levels, generator))
+    block = check_block(x)
+    s, d = check_levels(levels), block.numel()
+    if d >= 1 << 32:
+        raise InvalidArgument("x", "a block of fewer than 2^32 coordinates", d)
+    out = _scratch(message_nbytes(quantizer.name, d, s))
+    at = HEADER_BYTES + _RANGE_SIDE.size
+    lower, upper = quantizer.packed(block, s, generator, out[at:])
+    HEADER.pack_into(out, 0, TAG, SCHEME_IDS[quantizer.name], s, d)
+    _RANGE_SIDE.pack_into(out, HEADER_BYTES, lower, upper)
+    return out.tobytes()
+
+
+def decode_dequantize(data: bytes | bytearray | memoryview, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``decode(data).dequantize()``, the same float32 values, in one pass for range blocks with d > s.
+
+    The payload is unpacked a tile at a time and looked up in the block's table of s + 1 values
+    (``quantized_block.range_table``, range_kernels.gather_packed), so no code array is made. ``out``: an
+    optional contiguous 1-D float32 tensor of d elements to write into (returned); its contents are
+    unspecified if the message is rejected. Rejects what :func:`decode` rejects, with the same errors.
+    """
+    scheme, s, d, side, payload = _parse(data)
+    if out is not None and not (isinstance(out, torch.Tensor) and out.dtype == torch.float32
+                                and out.shape == (d,) and out.is_contiguous() and out.device.type == "cpu"):
+        raise InvalidArgument("out", f"a contiguous 1-D float32 CPU tensor of {d} elements",
+                              getattr(out, "shape", type(out).__name__))
+    if scheme not in RANGE_SCHEMES or d <= s:
+        values = decode(data).dequantize()
+        return values if out is None else out.copy_(values)
+    b = bits_per_code(s)
+    stream = bitpack.packed_stream(payload, b, d)
+    table = range_table(s, side["lower"], side["upper"])
+    # numpy's allocation asks for huge pages (madvise), so a fresh 4d-byte result faults in fewer pages
+    result = torch.from_numpy(np.empty(d, np.float32)) if out is None else out
+    values = result.numpy()
+    k, tile, dtype = kernels("range_kernels"), kernels("range_kernels").TILE, numpy_code_dtype(s)
+    tops: list[int] = []
+    run_ranges(d, lambda a, c: tops.append(int(k.gather_packed(table, stream, b, a, c, np.empty(tile, dtype),
+                                                               values))))
+    if max(tops) > s:
+        raise _corrupt(f"codes in [0, s = {s}]", f"a code {max(tops)}")
+    return result

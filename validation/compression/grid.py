@@ -8,12 +8,15 @@ integer codes in [0, s], b = ⌈log2(s+1)⌉ bits each.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from fedquant.errors import InvalidArgument
+from fedquant.validation.compression.dither import run_ranges
+from fedquant.validation.compression.jit import kernels
 
 #: largest number of intervals: codes fit 16 bits (b = ⌈log2(s+1)⌉ ≤ 16)
 MAX_LEVELS = 2**16 - 1
@@ -63,14 +66,26 @@ def numpy_code_dtype(levels: int) -> np.dtype:
     return np.dtype({torch.uint8: np.uint8, torch.int16: np.int16, torch.int32: np.int32}[code_dtype(levels)])
 
 
+def _from_key(key: int) -> float:
+    """The float32 value whose order key (range_kernels.min_max_keys) is ``key``, as a Python float."""
+    k = np.int32(key)
+    return float(np.array([k ^ ((k >> 31) & 0x7FFFFFFF)], np.int32).view(np.float32)[0])
+
+
 def block_range(x: torch.Tensor, name: str = "x", finite_range: bool = True) -> tuple[float, float]:
     """(m, M) = (min x, max x) as float32 values; fails at the door on NaN/inf (and, if ``finite_range``, on
     a range M − m that overflows float32, which the range quantizers' side information cannot express).
 
-    One ``aminmax`` pass: a NaN or an infinity shows up in the min or the max, so finiteness costs nothing.
+    One pass over the bit patterns (range_kernels.min_max_keys, on ``dither.run_ranges``'s threads), in the
+    IEEE total order: a NaN or an infinity is the min or the max, so finiteness costs nothing, and −0.0 < +0.0,
+    so the result never depends on the thread count. (torch.aminmax reads as fast, but its OpenMP threads
+    then spin for milliseconds on the cores the quantizer's threads need next.)
     """
-    lo, hi = torch.aminmax(x)
-    m, M = float(lo), float(hi)
+    bits = x.numpy().view(np.int32)
+    keys: list[tuple[int, int]] = []
+    k = kernels("range_kernels")
+    run_ranges(bits.size, lambda a, b: keys.append(k.min_max_keys(bits, a, b)))
+    m, M = _from_key(min(lo for lo, _ in keys)), _from_key(max(hi for _, hi in keys))
     if not (math.isfinite(m) and math.isfinite(M)):
         raise InvalidArgument(name, "finite values (no NaN, no ±inf)", f"min {m}, max {M}")
     if finite_range and not np.isfinite(float32_width(m, M)):
@@ -130,31 +145,63 @@ def unit_scale(width: np.float32, levels: int) -> Scale:
 
 @dataclass(frozen=True)
 class RangeGrid:
-    """What both range quantizers set up: the checked block, its grid and the code buffer they fill.
+    """What both range quantizers set up: the checked block, its range and the scale onto [0, s].
 
-    ``codes`` is all zeros for a zero-range block (nothing to round: it dequantizes exactly); otherwise it is
-    uninitialised and every code is written by the quantizer (np.empty can reuse freed memory where np.zeros
-    maps fresh pages). ``scale`` maps x − m onto [0, s] (None for a zero range).
+    ``scale`` maps x − m onto [0, s] (None for a zero range: nothing to round, every code is 0 and the block
+    dequantizes exactly). The quantizers fill either a code array (:meth:`fill_codes`) or, for the fixed
+    codec, the packed payload directly (:meth:`fill_packed`); both run a numba kernel of range_kernels.py
+    over ``dither.run_ranges``'s CHUNK-aligned ranges, so the result does not depend on the thread count.
     """
 
     x: np.ndarray
     levels: int
     lower: float
     upper: float
-    codes: np.ndarray
     scale: Scale | None
 
     @property
     def n(self) -> int:
-        return self.codes.size
+        return self.x.size
+
+    def kernel_args(self) -> tuple:
+        """(x, m, scale, pre1, pre2, shifted): the grid's leading arguments of every range kernel."""
+        assert self.scale is not None
+        pre1, pre2 = self.scale.prescale
+        return self.x, np.float32(self.lower), self.scale.scale, pre1, pre2, bool(self.scale.shift)
+
+    def fill_codes(self, kernel: Callable[..., None], *args: object) -> np.ndarray:
+        """The codes (``numpy_code_dtype(s)``): ``kernel(*kernel_args(), *args, start, stop, codes)`` per range.
+
+        All zeros for a zero range (``np.empty`` elsewhere: every code is written by the kernel, and it can
+        reuse freed memory where np.zeros maps fresh pages).
+        """
+        dtype = numpy_code_dtype(self.levels)
+        if self.scale is None:
+            return np.zeros(self.n, dtype)
+        codes = np.empty(self.n, dtype)
+        lead = self.kernel_args()
+        run_ranges(self.n, lambda a, b: kernel(*lead, *args, a, b, codes))
+        return codes
+
+    def fill_packed(self, out: np.ndarray, kernel: Callable[..., None], *args: object) -> None:
+        """The codes bit-packed at b = ⌈log2(s+1)⌉ bits into ``out`` (uint8, ⌈n·b/8⌉ bytes, bitpack's layout).
+
+        ``kernel(*kernel_args(), *args, b, start, stop, tile, out)`` per range, ``tile`` a TILE-sized code
+        scratch of each thread; zero bytes for a zero range.
+        """
+        if self.scale is None:
+            out[:] = 0
+            return
+        dtype, bits = numpy_code_dtype(self.levels), bits_per_code(self.levels)
+        tile = kernels("range_kernels").TILE
+        lead = self.kernel_args()
+        run_ranges(self.n, lambda a, b: kernel(*lead, *args, bits, a, b, np.empty(tile, dtype), out))
 
 
 def range_grid(x: object, levels: object) -> RangeGrid:
+    """The checked block x (1-D float32), its levels s, its range [m, M] and, when m < M, the scale."""
     block = check_block(x)
     s = check_levels(levels)
     m, M = block_range(block)
-    n = block.numel()
-    if m < M:
-        return RangeGrid(block.numpy(), s, m, M, np.empty(n, numpy_code_dtype(s)),
-                         unit_scale(float32_width(m, M), s))
-    return RangeGrid(block.numpy(), s, m, M, np.zeros(n, numpy_code_dtype(s)), None)
+    scale = unit_scale(float32_width(m, M), s) if m < M else None
+    return RangeGrid(block.numpy(), s, m, M, scale)

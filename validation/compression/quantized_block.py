@@ -47,7 +47,8 @@ RANGE_SCHEMES = frozenset({"stochastic", "deterministic"})
 
 assert FLOAT_BITS == 32, "side information is stored as float32"
 
-__all__ = ["MAX_LEVELS", "RANGE_SCHEMES", "SCHEME_IDS", "QuantizedBlock", "Quantizer", "quantize_blocks"]
+__all__ = ["MAX_LEVELS", "RANGE_SCHEMES", "SCHEME_IDS", "QuantizedBlock", "Quantizer", "formula_bits",
+           "quantize_blocks", "range_table"]
 
 
 class RangeSide:
@@ -73,10 +74,23 @@ class RangeSide:
     @staticmethod
     def place(q: QuantizedBlock, out: np.ndarray) -> None:
         """j/s ↦ min(m + fl(j/s · R), M) in place."""
-        np.multiply(out, float32_width(q.lower, q.upper), out=out)
-        np.add(out, np.float32(q.lower), out=out)
-        # j/s·R ≥ 0 so the sum never drops below m; rounding can lift j = s a hair above M
-        np.minimum(out, np.float32(q.upper), out=out)
+        place_range(out, q.lower, q.upper)
+
+
+def place_range(out: np.ndarray, lower: float, upper: float) -> None:
+    """j/s ↦ min(m + fl(j/s · R), M) in place, R = fl(M − m): the range schemes' grid (module docstring)."""
+    np.multiply(out, float32_width(lower, upper), out=out)
+    np.add(out, np.float32(lower), out=out)
+    # j/s·R ≥ 0 so the sum never drops below m; rounding can lift j = s a hair above M
+    np.minimum(out, np.float32(upper), out=out)
+
+
+def range_table(levels: int, lower: float, upper: float) -> np.ndarray:
+    """The s + 1 float32 values min(m + fl(fl(j/s)·R), M), j = 0..s: what code j of a range block stands for."""
+    out = np.arange(levels + 1, dtype=np.float32)
+    np.divide(out, np.float32(levels), out=out)
+    place_range(out, lower, upper)
+    return out
 
 
 class NormSide:
@@ -113,6 +127,14 @@ class NormSide:
 #: the family of each scheme
 SIDE: dict[str, type[RangeSide] | type[NormSide]] = {"stochastic": RangeSide, "deterministic": RangeSide,
                                                     "qsgd": NormSide}
+
+
+def formula_bits(scheme: str, d: int, levels: int) -> int:
+    """The theory's fixed-length cost of a block of d coordinates at s levels: ``numeric.bits_fixed(d, s)``
+    (range schemes) or ``numeric.bits_qsgd(d, s)`` (QSGD), as an int."""
+    value = float(SIDE[scheme].cost(d, levels))
+    assert value.is_integer(), value
+    return int(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,9 +200,7 @@ class QuantizedBlock:
     @property
     def bits_formula(self) -> int:
         """The theory's fixed-length cost: bits_fixed(d, s) (range schemes) or bits_qsgd(d, s) (QSGD)."""
-        value = float(self.side.cost(self.d, self.levels))
-        assert value.is_integer(), value
-        return int(value)
+        return formula_bits(self.scheme, self.d, self.levels)
 
     @property
     def error_bound(self) -> float:
@@ -197,7 +217,7 @@ class QuantizedBlock:
         """
         s = self.levels
         if self.side is RangeSide and self.d > s:
-            table = self._formula(np.arange(s + 1, dtype=np.float32))
+            table = range_table(s, self.lower, self.upper)
             codes = np.ascontiguousarray(self.codes.numpy())
             out = np.empty(self.d, np.float32)
             k = kernels("range_kernels")
@@ -229,13 +249,16 @@ class Quantizer:
     """A quantizer as data (optax-style: a name and a pure function): ``quantizer(x, levels, generator)``.
 
     ``unbiased`` says whether E[Q(x)] = x (up to the documented dither resolution); ``generator`` is required
-    exactly when ``stochastic`` is True.
+    exactly when ``stochastic`` is True. ``packed``, where the scheme has one, is the same quantizer writing
+    its codes bit-packed: ``packed(x, levels, generator, out) -> (m, M)`` fills ``out`` with the bytes
+    ``bitpack.pack(fn(x, levels, generator).codes, b)`` would (``fixed_codec.quantize_encode`` uses it).
     """
 
     name: str
     unbiased: bool
     stochastic: bool
     fn: Callable[..., QuantizedBlock]
+    packed: Callable[..., tuple[float, float]] | None = None
 
     def __call__(self, x: torch.Tensor, levels: int, generator: torch.Generator | None = None) -> QuantizedBlock:
         return self.fn(x, levels, generator)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fedquant.validation.compression.dither import DITHER_BITS, dither_seed, run_ranges
+from fedquant.validation.compression.dither import DITHER_BITS, dither_seed
 from fedquant.validation.compression.grid import Scale, float32_width, numpy_code_dtype, range_grid, unit_scale
 from fedquant.validation.compression.jit import kernels
 from fedquant.validation.compression.quantized_block import QuantizedBlock, Quantizer
@@ -77,6 +77,11 @@ def codes_from_dither(x: np.ndarray, lower: float, upper: float, levels: int,
     return out
 
 
+def _dither_args(s: int, seed: int) -> tuple:
+    """(s, clip, σ): the stochastic kernels' arguments after the grid's."""
+    return np.float32(s), s > NO_CLIP_LEVELS, np.uint64(seed)
+
+
 def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = None) -> QuantizedBlock:
     """Stochastic rounding of the 1-D float32 block ``x`` to the grid min(x) + j·R/s, j = 0..s.
 
@@ -85,14 +90,21 @@ def quantize(x: torch.Tensor, levels: int, generator: torch.Generator | None = N
     """
     g = range_grid(x, levels)
     seed = dither_seed(generator)
-    s, m, M, codes, scale, xn = g.levels, g.lower, g.upper, g.codes, g.scale, g.x
-    if scale is not None:
-        k = kernels("range_kernels")
-        pre1, pre2 = scale.prescale
-        args = (xn, np.float32(m), scale.scale, pre1, pre2, bool(scale.shift), np.float32(s), s > NO_CLIP_LEVELS,
-                np.uint64(seed))
-        run_ranges(g.n, lambda a, b: k.stochastic_codes(*args, a, b, codes))
-    return QuantizedBlock("stochastic", s, torch.from_numpy(codes), lower=m, upper=M)
+    codes = g.fill_codes(kernels("range_kernels").stochastic_codes, *_dither_args(g.levels, seed))
+    return QuantizedBlock("stochastic", g.levels, torch.from_numpy(codes), lower=g.lower, upper=g.upper)
 
 
-QUANTIZER = Quantizer(name="stochastic", unbiased=True, stochastic=True, fn=quantize)
+def quantize_packed(x: torch.Tensor, levels: int, generator: torch.Generator | None,
+                    out: np.ndarray) -> tuple[float, float]:
+    """:func:`quantize`'s codes bit-packed straight into ``out`` (``bitpack.pack``'s bytes); returns (m, M).
+
+    The same checks, the same one draw from ``generator`` and the same codes, with no code array in memory
+    (range_kernels.stochastic_packed): what ``fixed_codec.quantize_encode`` writes as the payload.
+    """
+    g = range_grid(x, levels)
+    seed = dither_seed(generator)
+    g.fill_packed(out, kernels("range_kernels").stochastic_packed, *_dither_args(g.levels, seed))
+    return g.lower, g.upper
+
+
+QUANTIZER = Quantizer(name="stochastic", unbiased=True, stochastic=True, fn=quantize, packed=quantize_packed)

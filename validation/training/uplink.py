@@ -5,7 +5,8 @@ whichever it is: the error and its bound are always those of the vector quantize
 
 For every block k of the update Δ_i with range R_k > 0 the client quantizes with its level s_k (generator
 keyed by round and client, so the dither does not depend on the engine or the order of clients), encodes the
-block with the fixed-length codec and the server decodes the bytes. What is counted:
+block with the fixed-length codec and the server decodes the bytes (``fixed_codec.decode_dequantize``,
+straight into the received update). What is counted:
 
 * bits: the theory's fixed-length cost (``QuantizedBlock.bits_formula``); bytes: the encoded message lengths;
   with ``entropy``, also the Elias-coded lengths;
@@ -60,7 +61,7 @@ def send(update: torch.Tensor, slices: Sequence[slice], ranges: np.ndarray, leve
             continue
         q = quantizer(x, int(np.rint(levels[k])), generator)
         message = fixed_codec.encode(q)
-        received[sl] = fixed_codec.decode(message).dequantize()
+        fixed_codec.decode_dequantize(message, out=received[sl])
         bits += q.bits_formula
         nbytes += len(message)
         if entropy:

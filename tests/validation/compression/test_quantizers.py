@@ -489,9 +489,10 @@ def test_benchmark_runs_and_reports_every_row() -> None:
     from fedquant.benchmarks.quantizers import bench_quantize, format
 
     result = bench_quantize(n=1000, levels=15, repeats=1)
-    expected = {"copy", "range (aminmax)", "stochastic/dither", "qsgd/dither", *QUANTIZERS,
+    expected = {"copy", "range (min, max)", "stochastic/dither", "qsgd/dither", *QUANTIZERS,
                 *(f"{name}/{part}" for name in QUANTIZERS
-                  for part in ("quantize", "encode", "decode", "decode+dequantize"))}
+                  for part in ("quantize", "encode", "decode", "decode+dequantize", "two-step encode",
+                               "two-step decode", "decode, new tensor"))}
     assert set(result["rows"]) == expected
     for key, goal in result["goals"].items():
         assert result["rows"][key]["goal_met"] == (result["rows"][key]["ratio_to_copy"] >= goal)
