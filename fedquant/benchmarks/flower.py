@@ -5,7 +5,8 @@ Workload: the engine benchmark's (digits, MLP 64-128-128-10, 20 clients, Dirichl
 batch 32, lr 0.05, every client every round), unquantized. Flower: ``fedquant.flower.example`` (fedquant's
 local SGD inside a Flower ClientApp, FedAvg on the server) on the Ray simulation backend, rounds timed from
 ``Strategy.start`` (the simulation's start-up excluded); memory is what the driver and every Ray process hold
-at the end. fedquant: ``run_fedavg`` with the vectorised engine in a fresh process, its peak resident memory.
+at the end. fedquant: ``run_fedavg`` with the vectorised engine in a fresh process, its peak resident memory
+(:func:`peak_bytes`).
 """
 
 from __future__ import annotations
@@ -28,18 +29,35 @@ def workload() -> ExperimentConfig:
 
 
 _FEDQUANT = """
-import json, resource, sys, time, torch
+import json, sys, time, torch
 torch.set_num_threads(1)
-from fedquant.benchmarks.flower import workload
+from fedquant.benchmarks.flower import peak_bytes, workload
 from fedquant.validation.experiment.seed_setup import set_up_seed
 from fedquant.validation.training.fedavg import run_fedavg
 fed = set_up_seed(workload(), 0).federation
 start = time.perf_counter()
 out = run_fedavg(fed, scheme="none", rule=None, context=None)
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "final_loss": out.rows[-1]["loss_after"],
-                  "memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+print(json.dumps({"seconds": seconds, "final_loss": out.rows[-1]["loss_after"], "memory_bytes": peak_bytes()}))
 """
+
+
+def peak_bytes() -> int:
+    """This process's peak resident memory: VmHWM of /proc/self/status (Linux), else ru_maxrss.
+
+    Not ru_maxrss on Linux: a child started by fork/exec inherits its parent's high-water mark there, so
+    a fresh process started by this benchmark (whose parent holds Flower and Ray) would report the parent's
+    memory (measured: a child of a process holding 1 GiB reports 1 GiB by ru_maxrss, 11 MiB by VmHWM).
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    import resource
+
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 def bench_flower() -> dict[str, Any]:
