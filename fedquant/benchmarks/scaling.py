@@ -17,7 +17,7 @@ warm-up call; a point's repeats are chosen so it takes about ``POINT_SECONDS``, 
   (2 steps per client), lr 0.05, for 10 … 1000 clients.
 - ``vectorized vs d`` / ``loop vs d``: the same for 10 clients and an MLP 64-h-10 whose hidden width h grows,
   d = 75h + 10 = 10^3 … 10^6 parameters.
-- ``quantize+encode vs n``: ``fixed_codec.encode(QUANTIZERS["stochastic"](x, 15, generator))`` of n float32
+- ``quantize+encode vs n``: ``fixed_codec.quantize_encode(QUANTIZERS["stochastic"], x, 15, generator)`` of n float32
   (N(0, 0.01²)), n = 10^4 … 10^8, as fedquant.benchmarks.quantizers times it.
 
 Exponent (``fit_exponent``): the least-squares slope a of log t = a·log n + c, fitted over the points whose
@@ -249,7 +249,7 @@ def _quantize_curve(sizes: Sequence[int]) -> list[float]:
     for n in sizes:
         x = torch.randn(n, generator=torch.Generator().manual_seed(0)) * 0.01
         gen = torch_generator(0, 0, 0)
-        out.append(_median_seconds(lambda x=x, gen=gen: fixed_codec.encode(q(x, 15, gen))))
+        out.append(_median_seconds(lambda x=x, gen=gen: fixed_codec.quantize_encode(q, x, 15, gen)))
         del x
     return out
 
