@@ -43,11 +43,21 @@ def test_wire_is_fedquants_uplink(d: int, bits: int, seed: int, constant: bool) 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    import ray
+
     from fedquant.flower.example import run
 
     tmp = tmp_path_factory.mktemp("flower")
-    return {"quantized": run(4, 3, 2, tmp / "q.json"), "passthrough": run(4, 3, None, tmp / "p.json"),
-            "fedavg": run(4, 3, None, tmp / "f.json", wrap=False)}
+    # one Ray session for the three simulations: Flower's Ray backend shuts Ray down after each run, and
+    # starting it and its actors again cost about 15 s per run on the 2-core machine
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ray, "shutdown", lambda *args, **kwargs: None)
+        try:
+            return {"quantized": run(4, 3, 2, tmp / "q.json"), "passthrough": run(4, 3, None, tmp / "p.json"),
+                    "fedavg": run(4, 3, None, tmp / "f.json", wrap=False)}
+        finally:
+            patch.undo()
+            ray.shutdown()
 
 
 def test_reported_bits_and_bytes_are_fedquants_accounting(runs: dict[str, dict]) -> None:
