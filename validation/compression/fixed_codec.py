@@ -212,9 +212,9 @@ def decode_dequantize(data: bytes | bytearray | memoryview, out: torch.Tensor | 
     # numpy's allocation asks for huge pages (madvise), so a fresh 4d-byte result faults in fewer pages
     result = torch.from_numpy(np.empty(d, np.float32)) if out is None else out
     values = result.numpy()
-    k, tile, dtype = kernels("range_kernels"), kernels("range_kernels").TILE, numpy_code_dtype(s)
+    k, dtype = kernels("range_kernels"), numpy_code_dtype(s)
     tops: list[int] = []
-    run_ranges(d, lambda a, c: tops.append(int(k.gather_packed(table, stream, b, a, c, np.empty(tile, dtype),
+    run_ranges(d, lambda a, c: tops.append(int(k.gather_packed(table, stream, b, a, c, np.empty(k.TILE, dtype),
                                                                values))))
     if max(tops) > s:
         raise _corrupt(f"codes in [0, s = {s}]", f"a code {max(tops)}")
